@@ -1,0 +1,50 @@
+/// Versioned schema changes, applied in order at start-up under an advisory lock so that
+/// concurrent cold starts do not race. A migration runs in one transaction: all or nothing.
+public struct Migration: Sendable {
+    public var version: Int
+    public var name: String
+    public var sql: String
+}
+
+public enum Migrations {
+    /// Advisory lock keys used across the system (one namespace, documented in one place).
+    public enum LockKey {
+        public static let migrations: Int64 = 0x4D52_0001
+        public static let datasetImport: Int64 = 0x4D52_0002
+    }
+
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "movielens reference tables", sql: Schema.referenceTables),
+        Migration(version: 2, name: "imports and rating totals", sql: Schema.systemTables),
+    ]
+
+    /// Applies every migration the database has not seen; returns the versions applied.
+    @discardableResult
+    public static func apply(to database: Database, migrations: [Migration] = all) throws(FunctionError) -> [Int] {
+        try database.executeScript("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version integer PRIMARY KEY,
+                name text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """)
+        let current = try database.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").int(0, 0) ?? 0
+        if migrations.allSatisfy({ $0.version <= current }) { return [] }
+
+        try database.advisoryLock(LockKey.migrations)
+        defer { _ = try? database.advisoryUnlock(LockKey.migrations) }
+        var applied: [Int] = []
+        for migration in migrations.sorted(by: { $0.version < $1.version }) {
+            try database.transaction { () throws(FunctionError) in
+                // Re-read under the lock: another process may have applied it meanwhile.
+                let done = try database.execute("SELECT 1 FROM schema_migrations WHERE version = $1", [migration.version]).count > 0
+                if done { return }
+                try database.executeScript(migration.sql)
+                try database.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [migration.version, migration.name])
+                applied.append(migration.version)
+            }
+        }
+        if !applied.isEmpty { Log.info("migrations applied", ["versions": .array(applied.map { .number(Double($0)) })]) }
+        return applied
+    }
+}

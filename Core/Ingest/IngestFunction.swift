@@ -1,0 +1,101 @@
+/// The ingest function: maps direct events (`{"action": ...}`) and HTTP routes to the
+/// actions, and keeps its database connection warm between invocations.
+public final class IngestFunction: FunctionHandler {
+    public enum Action: String, Sendable, CaseIterable {
+        case `import`, rate, generate, random, stats, synthesize
+    }
+
+    static let routes: Router<Action> = {
+        var router = Router<Action>()
+        router.on("POST", "/ingest", .import)
+        router.on("POST", "/ratings", .rate)
+        router.on("POST", "/generate-ratings", .generate)
+        router.on("GET", "/get-random-ratings", .random)
+        router.on("GET", "/stats", .stats)
+        router.on("POST", "/ingest/synthesize", .synthesize)
+        return router
+    }()
+
+    private var connection: Database?
+
+    public init() {}
+
+    /// The connection, opened (and the schema migrated) on first use; reopened if it dropped.
+    func database() throws(FunctionError) -> Database {
+        if let connection, connection.isAlive { return connection }
+        let database = try Database.fromEnvironment()
+        try Migrations.apply(to: database)
+        connection = database
+        return database
+    }
+
+    func storage() throws(FunctionError) -> S3Client { try S3Client.fromEnvironment() }
+
+    public func handle(_ event: Event, context: InvocationContext) throws(FunctionError) -> Reply {
+        switch event {
+        case .http(let request):
+            let action = try Self.routes.match(request)
+            return try perform(action, body: request.body, query: request.query)
+        case .direct(let data):
+            let envelope = try JSON.decodeRequest(DirectEnvelope.self, from: data)
+            guard let name = envelope.action else {
+                throw FunctionError.invalidInput("a direct event needs \"action\": one of \(Action.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard let action = Action(rawValue: name) else {
+                throw FunctionError.invalidInput("unknown action '\(name)'; use one of \(Action.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            // Direct events carry query-style parameters in the event itself.
+            var query: [String: String] = [:]
+            for (key, value) in envelope.parameters {
+                switch value {
+                case .string(let text): query[key] = text
+                case .number(let number): query[key] = number.rounded() == number ? String(Int64(number)) : String(number)
+                case .bool(let flag): query[key] = String(flag)
+                default: break
+                }
+            }
+            return try perform(action, body: data, query: query)
+        }
+    }
+
+    private func perform(_ action: Action, body: Data, query: [String: String]) throws(FunctionError) -> Reply {
+        let request = HTTPRequest(method: "POST", path: "/", query: query, body: body)
+        switch action {
+        case .import:
+            let input = try JSON.decodeRequest(ImportRequest.self, from: body)
+            return .json(try DatasetImporter.run(input, database: try database(), storage: storage))
+        case .synthesize:
+            let input = try JSON.decodeRequest(SynthesizeRequest.self, from: body)
+            return .json(try DatasetSynthesizer.run(input, storage: storage))
+        case .rate:
+            let input = try JSON.decodeRequest(Ratings.RateRequest.self, from: body)
+            return .json(try Ratings.rate(input, database: try database()))
+        case .generate:
+            let size = try request.integer("batch_size", default: 1000, in: 1...Ratings.maximumGenerateBatch)!
+            let shift = try request.number("shift") ?? 0
+            let seed = try request.integer("seed", in: 0...Int.max).map { UInt64($0) }
+            return .json(try Ratings.generate(batchSize: size, shift: shift, seed: seed, database: try database()))
+        case .random:
+            let n = try request.integer("n", default: 10, in: 1...Ratings.maximumRandomSample)!
+            let user = try request.integer("user_id", in: 1...Int(Int32.max))
+            let rows = try Ratings.random(n: n, userId: user, database: try database())
+            return .json(RandomAnswer(count: rows.count, ratings: rows))
+        case .stats:
+            return .json(try Ratings.stats(database: try database()))
+        }
+    }
+
+    struct RandomAnswer: Codable { var count: Int; var ratings: [Ratings.RandomRating] }
+
+    /// The `action` of a direct event, plus its scalar fields for actions that take query parameters.
+    struct DirectEnvelope: Decodable {
+        var action: String?
+        var parameters: [String: JSONValue]
+
+        init(from decoder: Decoder) throws {
+            let all = try decoder.singleValueContainer().decode([String: JSONValue].self)
+            action = all["action"]?.stringValue
+            parameters = all.filter { $0.key != "action" }
+        }
+    }
+}

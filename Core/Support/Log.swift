@@ -1,0 +1,37 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// JSON lines on stderr. stdout carries only the function's answer.
+public enum Log {
+    public enum Level: String, Sendable { case debug, info, warn, error }
+
+    public static func info(_ message: String, _ fields: [String: JSONValue] = [:]) { write(.info, message, fields) }
+    public static func warn(_ message: String, _ fields: [String: JSONValue] = [:]) { write(.warn, message, fields) }
+    public static func error(_ message: String, _ fields: [String: JSONValue] = [:]) { write(.error, message, fields) }
+
+    public static func write(_ level: Level, _ message: String, _ fields: [String: JSONValue]) {
+        var record = fields
+        record["level"] = .string(level.rawValue)
+        record["msg"] = .string(message)
+        record["ts"] = .number((Date().timeIntervalSince1970 * 1000).rounded() / 1000)
+        var line = Data(JSON.encodeString(record).utf8)
+        line.append(UInt8(ascii: "\n"))
+        FunctionRuntime.writeAll(fd: 2, line)
+    }
+}
+
+/// Seconds on a monotonic clock, for durations.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+public func environment(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    let string = String(cString: value)
+    return string.isEmpty ? nil : string
+}

@@ -1,0 +1,4 @@
+import Core
+
+// Import MovieLens datasets, record ratings, generate synthetic ones, sample and count them.
+FunctionRuntime.main(name: "ingest") { IngestFunction() }

@@ -1,0 +1,34 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Functions start once per cold invocation, so they link only Core, and Core links only
+// FoundationEssentials and two C libraries (libpq, libcurl).
+let package = Package(
+    name: "MovieRecFunctions",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Core", targets: ["Core"]),
+        .executable(name: "ingest", targets: ["Ingest"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            path: "Core/System/CLibPQ",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "CCurl",
+            path: "Core/System/CCurl",
+            linkerSettings: [.linkedLibrary("curl")]
+        ),
+        .target(
+            name: "Core",
+            dependencies: ["CLibPQ", "CCurl"],
+            path: "Core",
+            exclude: ["System"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .executableTarget(name: "Ingest", dependencies: ["Core"], path: "Functions/Ingest"),
+        .testTarget(name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests"),
+    ]
+)
