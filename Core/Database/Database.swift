@@ -15,7 +15,6 @@ public final class Database {
         self.connection = connection
         guard PQstatus(connection) == CONNECTION_OK else {
             let message = String(cString: PQerrorMessage(connection)).trimmed
-            PQfinish(connection)
             throw FunctionError.dependencyDown("cannot connect to PostgreSQL: \(message)")
         }
         PQsetNoticeProcessor(connection, { _, _ in }, nil)  // NOTICEs (e.g. "relation already exists") are not errors

@@ -24,6 +24,9 @@ public protocol FunctionHandler: AnyObject {
 /// Starts a function in the mode its environment asks for: the Lambda Runtime API loop when
 /// `AWS_LAMBDA_RUNTIME_API` is set, otherwise one event from stdin and one answer on stdout.
 public enum FunctionRuntime {
+    /// True when started under the Lambda Runtime API (deployed, or in the local runner's warm pool).
+    public static var isLambdaRuntime: Bool { environment("AWS_LAMBDA_RUNTIME_API") != nil }
+
     public static func main(name: String, makeHandler: () throws -> FunctionHandler) -> Never {
         if let api = environment("AWS_LAMBDA_RUNTIME_API") {
             runtimeLoop(api: api, name: name, makeHandler: makeHandler)

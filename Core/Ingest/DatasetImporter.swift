@@ -15,6 +15,7 @@ public final class DatasetImporter {
     private var issues: [RowIssue] = []
     private var rejected: [String: Int] = [:]
     private var tables: [String: Int] = [:]
+    private var phases: [String: Double] = [:]
     private static let issuesKept = 20
 
     // What the files say about each other, gathered while loading.
@@ -76,7 +77,7 @@ public final class DatasetImporter {
             return ImportResult(importId: row.int(0, 0) ?? 0, status: "unchanged",
                                 message: "these files were already imported by import \(previous); nothing changed (pass force: true to import again)",
                                 source: request.source, dataset: request.dataset, fingerprint: fingerprint, files: files,
-                                tables: [:], rejected: [:], firstErrors: [], durationSeconds: monotonicSeconds() - started)
+                                tables: [:], rejected: [:], firstErrors: [], durationSeconds: monotonicSeconds() - started, phaseSeconds: [:])
         }
 
         let importId = try database.execute("""
@@ -110,7 +111,7 @@ public final class DatasetImporter {
                             message: rejectedTotal == 0 ? "imported" : "imported; \(rejectedTotal) bad rows were skipped",
                             source: request.source, dataset: request.dataset, fingerprint: fingerprint, files: files,
                             tables: importer.tables, rejected: importer.rejected, firstErrors: importer.issues,
-                            durationSeconds: duration)
+                            durationSeconds: duration, phaseSeconds: importer.phases)
     }
 
     // MARK: loading (inside the caller's transaction)
@@ -184,6 +185,7 @@ public final class DatasetImporter {
         }
         try database.execute("UPDATE rating_totals SET count = $1, sum = $2", [ratingCount, Double(halfStarSum) / 2])
         try database.executeScript("ANALYZE movies, ratings, users, tags, links, movie_genres, genome_scores")
+        phases["indexes"] = monotonicSeconds() - started
         Log.info("indexes built", ["seconds": .number(monotonicSeconds() - started)])
     }
 
@@ -435,6 +437,7 @@ public final class DatasetImporter {
             throw FunctionError.wrap(error)
         }
         let seconds = monotonicSeconds() - started
+        phases[file.rawValue] = seconds
         Log.info("file loaded", ["file": .string(file.rawValue), "rows": .number(Double(rows)), "seconds": .number(seconds),
                                  "rows_per_s": .number((Double(rows) / max(seconds, 1e-9)).rounded())])
     }

@@ -96,7 +96,12 @@ public struct DatasetSynthesizer {
         // Shapes of MovieLens-20M (27,278 movies, 138,493 users for 20M ratings), scaled.
         let scale = Double(ratingTotal) / 20_000_000
         let movieCount = request.movies ?? max(50, Int(27_278 * _pow(scale, 0.6)))
-        let userCount = request.users ?? max(10, ratingTotal / 144)
+        // Nobody rates more than two thirds of the catalogue, so small catalogues need more users.
+        let cap = max(1, movieCount * 2 / 3)
+        let userCount = request.users ?? max(10, ratingTotal / 144, (ratingTotal + cap - 1) / cap)
+        guard userCount * cap >= ratingTotal || request.users == nil else {
+            throw FunctionError.invalidInput("\(userCount) users cannot give \(ratingTotal) ratings to \(movieCount) movies; ask for more users or movies")
+        }
         let minimumPerUser = min(20, max(1, ratingTotal / userCount), movieCount)
 
         // Movies: sparse increasing ids, popularity by a shuffled Zipf rank, a latent profile each.
@@ -135,14 +140,13 @@ public struct DatasetSynthesizer {
         for index in 0..<userCount { activity[index] = _exp(random.normal() * 1.2) }
         let activitySum = activity.reduce(0, +)
         let spare = max(0, ratingTotal - minimumPerUser * userCount)
-        let cap = max(minimumPerUser, movieCount * 2 / 3)
-        var counts = activity.map { min(cap, minimumPerUser + Int(Double(spare) * $0 / activitySum)) }
+        var counts = activity.map { min(max(cap, minimumPerUser), minimumPerUser + Int(Double(spare) * $0 / activitySum)) }
         var assigned = counts.reduce(0, +)
         var cursor = 0
         var stalled = 0
         while assigned != ratingTotal && stalled < userCount {  // settle rounding so the total is exact
             let index = cursor % userCount
-            if assigned < ratingTotal, counts[index] < cap { counts[index] += 1; assigned += 1; stalled = 0 }
+            if assigned < ratingTotal, counts[index] < max(cap, minimumPerUser) { counts[index] += 1; assigned += 1; stalled = 0 }
             else if assigned > ratingTotal, counts[index] > minimumPerUser { counts[index] -= 1; assigned -= 1; stalled = 0 }
             else { stalled += 1 }
             cursor += 1

@@ -51,9 +51,12 @@ public struct ImportResult: Codable, Sendable {
     public var rejected: [String: Int]
     public var firstErrors: [RowIssue]
     public var durationSeconds: Double
+    /// Seconds per phase: each file's validation and COPY, then "indexes".
+    public var phaseSeconds: [String: Double]
 
     enum CodingKeys: String, CodingKey {
         case status, message, source, dataset, fingerprint, files, tables, rejected
+        case phaseSeconds = "phase_seconds"
         case importId = "import_id"
         case firstErrors = "first_errors"
         case durationSeconds = "duration_seconds"

@@ -18,7 +18,13 @@ public final class IngestFunction: FunctionHandler {
 
     private var connection: Database?
 
-    public init() {}
+    /// - Parameter requireDatabase: fail at start-up when `DATABASE_URL` is missing, as a
+    ///   deployed function should (the Runtime API then reports an init error).
+    public init(requireDatabase: Bool = false) throws(FunctionError) {
+        if requireDatabase && environment("DATABASE_URL") == nil {
+            throw FunctionError.dependencyDown("DATABASE_URL is not set; the ingest function needs PostgreSQL")
+        }
+    }
 
     /// The connection, opened (and the schema migrated) on first use; reopened if it dropped.
     func database() throws(FunctionError) -> Database {

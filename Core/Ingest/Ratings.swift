@@ -91,7 +91,7 @@ public enum Ratings {
         var random = SeededGenerator(seed: seed ?? UInt64(truncatingIfNeeded: now) &* 0x9E37_79B9 ^ UInt64(batchSize))
         var inserted = 0
         var ratingSum = 0.0
-        for _ in 0..<6 where inserted < batchSize {
+        for _ in 0..<10 where inserted < batchSize {
             let want = batchSize - inserted
             let users = try sample(2 * want + 10, database: database, random: &random).map(\.user)
             let movies = try sample(2 * want + 10, database: database, random: &random)
@@ -100,19 +100,27 @@ public enum Ratings {
             }
             var pairs = Set<Int64>()
             var userColumn: [Int] = [], movieColumn: [Int] = [], ratingColumn: [Double] = [], timeColumn: [Int64] = []
-            for index in 0..<min(users.count, movies.count) where userColumn.count < want {
+            for index in 0..<min(users.count, movies.count) {
                 let (user, movie) = (users[index], movies[(index * 7 + random.below(movies.count)) % movies.count])
                 guard pairs.insert(Int64(user) << 32 | Int64(movie.movie)).inserted else { continue }
                 let rating = min(5, max(0.5, ((movie.rating + shift) * 2).rounded() / 2))
                 userColumn.append(user); movieColumn.append(movie.movie); ratingColumn.append(rating)
                 timeColumn.append(now - Int64(random.below(60)))
             }
+            // More candidates than needed: those the user already rated are dropped, the first `want` kept.
             let result = try database.execute("""
+                WITH candidate AS (
+                    SELECT * FROM unnest($1::int[], $2::int[], $3::real[], $4::bigint[]) WITH ORDINALITY AS c(user_id, movie_id, rating, ts, n)
+                ), fresh AS (
+                    SELECT * FROM candidate c
+                    WHERE NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = c.user_id AND r.movie_id = c.movie_id)
+                    ORDER BY n LIMIT $5
+                )
                 INSERT INTO ratings (user_id, movie_id, rating, "timestamp")
-                SELECT * FROM unnest($1::int[], $2::int[], $3::real[], $4::bigint[])
+                SELECT user_id, movie_id, rating, ts FROM fresh
                 ON CONFLICT (user_id, movie_id) DO NOTHING
                 RETURNING rating
-                """, [SQLArray(userColumn), SQLArray(movieColumn), SQLArray(ratingColumn), SQLArray(timeColumn)])
+                """, [SQLArray(userColumn), SQLArray(movieColumn), SQLArray(ratingColumn), SQLArray(timeColumn), want])
             inserted += result.count
             for index in 0..<result.count { ratingSum += result.double(index, 0) ?? 0 }
         }

@@ -1,7 +1,7 @@
 extension StringProtocol {
     /// The string without leading and trailing ASCII whitespace (FoundationEssentials has no CharacterSet trimming).
     public var trimmed: String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        let isSpace: (Character) -> Bool = { $0.isWhitespace }  // "\r\n" is one Character
         guard let first = firstIndex(where: { !isSpace($0) }) else { return "" }
         let last = lastIndex(where: { !isSpace($0) })!
         return String(self[first...last])

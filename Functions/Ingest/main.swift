@@ -1,4 +1,6 @@
 import Core
 
 // Import MovieLens datasets, record ratings, generate synthetic ones, sample and count them.
-FunctionRuntime.main(name: "ingest") { IngestFunction() }
+FunctionRuntime.main(name: "ingest") {
+    try IngestFunction(requireDatabase: FunctionRuntime.isLambdaRuntime)
+}
