@@ -21,6 +21,13 @@ public enum Migrations {
     /// Applies every migration the database has not seen; returns the versions applied.
     @discardableResult
     public static func apply(to database: Database, migrations: [Migration] = all) throws(FunctionError) -> [Int] {
+        // Fast path without the lock: a warm or already-migrated database costs one query.
+        let exists = try database.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").bool(0, 0) ?? false
+        let current = exists ? try database.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").int(0, 0) ?? 0 : 0
+        if migrations.allSatisfy({ $0.version <= current }) { return [] }
+
+        try database.advisoryLock(LockKey.migrations)
+        defer { _ = try? database.advisoryUnlock(LockKey.migrations) }
         try database.executeScript("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version integer PRIMARY KEY,
@@ -28,11 +35,6 @@ public enum Migrations {
                 applied_at timestamptz NOT NULL DEFAULT now()
             )
             """)
-        let current = try database.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").int(0, 0) ?? 0
-        if migrations.allSatisfy({ $0.version <= current }) { return [] }
-
-        try database.advisoryLock(LockKey.migrations)
-        defer { _ = try? database.advisoryUnlock(LockKey.migrations) }
         var applied: [Int] = []
         for migration in migrations.sorted(by: { $0.version < $1.version }) {
             try database.transaction { () throws(FunctionError) in

@@ -19,13 +19,13 @@ import Testing
 
     @Test func concurrentStartUpsMigrateOnce() throws {
         let url = try TestServices.makeDatabase()
-        let results = Mutex<[Int]>([])
+        let results = Mutex<[Result<Int, FunctionError>]>([])
         DispatchQueue.concurrentPerform(iterations: 4) { _ in
-            let database = try! Database(url: url)
-            let applied = try! Migrations.apply(to: database)
-            results.withLock { $0.append(applied.count) }
+            let outcome = Result { () throws(FunctionError) -> Int in try Migrations.apply(to: try Database(url: url)).count }
+            results.withLock { $0.append(outcome) }
         }
-        #expect(results.withLock { $0.reduce(0, +) } == Migrations.all.count)
+        let counts = try results.withLock { try $0.map { try $0.get() } }
+        #expect(counts.reduce(0, +) == Migrations.all.count)
     }
 
     @Test func keywordFormAndUnixSocketsConnect() throws {

@@ -16,3 +16,6 @@ if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c "import moto.server,
     python3 -m pip install -q "moto[server]"
 fi
 command -v aws >/dev/null 2>&1 || python3 -m pip install -q awscli
+# The reference implementations the parity tests and benchmarks run beside ours.
+python3 -c "import surprise" >/dev/null 2>&1 || python3 -m pip install -q scikit-surprise
+python3 -c "import scipy" >/dev/null 2>&1 || python3 -m pip install -q scipy
