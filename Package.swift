@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .library(name: "Core", targets: ["Core"]),
         .executable(name: "ingest", targets: ["Ingest"]),
+        .executable(name: "train", targets: ["Train"]),
     ],
     targets: [
         .systemLibrary(
@@ -26,9 +27,10 @@ let package = Package(
             dependencies: ["CLibPQ", "CCurl"],
             path: "Core",
             exclude: ["System"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release))]
         ),
         .executableTarget(name: "Ingest", dependencies: ["Core"], path: "Functions/Ingest"),
+        .executableTarget(name: "Train", dependencies: ["Core"], path: "Functions/Train"),
         .testTarget(name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests"),
     ]
 )

@@ -11,11 +11,13 @@ public enum Migrations {
     public enum LockKey {
         public static let migrations: Int64 = 0x4D52_0001
         public static let datasetImport: Int64 = 0x4D52_0002
+        public static let training: Int64 = 0x4D52_0003
     }
 
     public static let all: [Migration] = [
         Migration(version: 1, name: "movielens reference tables", sql: Schema.referenceTables),
         Migration(version: 2, name: "imports and rating totals", sql: Schema.systemTables),
+        Migration(version: 3, name: "training runs and model registry", sql: Schema.registryTables),
     ]
 
     /// Applies every migration the database has not seen; returns the versions applied.

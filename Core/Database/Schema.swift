@@ -117,4 +117,53 @@ enum Schema {
         CREATE TRIGGER ratings_totals_update AFTER UPDATE ON ratings
             REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rating_totals_update();
         """
+
+    static let registryTables = """
+        CREATE TABLE training_runs (
+            run_id text PRIMARY KEY,
+            status text NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+            stage text NOT NULL DEFAULT 'queued',
+            progress real NOT NULL DEFAULT 0,
+            eta_seconds real,
+            parameters jsonb NOT NULL DEFAULT '{}',
+            data jsonb,
+            candidates jsonb,
+            best text,
+            decision jsonb,
+            model_version integer,
+            error text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            started_at timestamptz,
+            finished_at timestamptz,
+            duration_seconds double precision
+        );
+        CREATE INDEX training_runs_created_idx ON training_runs (created_at DESC);
+
+        -- Every version is kept; an alias ("champion") points at the one predict serves.
+        CREATE TABLE model_versions (
+            name text NOT NULL,
+            version integer NOT NULL,
+            algorithm text NOT NULL,
+            variant text,
+            run_id text REFERENCES training_runs,
+            metrics jsonb NOT NULL,
+            parameters jsonb NOT NULL,
+            data jsonb NOT NULL,
+            artifact_bucket text NOT NULL,
+            artifact_key text NOT NULL,
+            artifact_size bigint NOT NULL,
+            artifact_checksum text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (name, version)
+        );
+        CREATE SEQUENCE model_version_numbers;
+        CREATE TABLE model_aliases (
+            name text NOT NULL,
+            alias text NOT NULL,
+            version integer NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (name, alias),
+            FOREIGN KEY (name, version) REFERENCES model_versions
+        );
+        """
 }
