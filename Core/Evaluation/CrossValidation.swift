@@ -31,7 +31,8 @@ public struct KFold: Sendable {
             for position in test { inTest[position] = true }
             let train = (0..<data.count).filter { !inTest[$0] }
             let testRatings = test.map { position in
-                TestRating(user: data.userIDs[Int(userOfPosition[position])], item: data.itemIDs[Int(data.items[position])], rating: data.ratings[position])
+                TestRating(user: data.userIDs[Int(userOfPosition[position])], item: data.itemIDs[Int(data.items[position])],
+                           rating: data.ratings[position], timestamp: data.timestamps.isEmpty ? 0 : data.timestamps[position])
             }
             return (data.subset(train), testRatings)
         }

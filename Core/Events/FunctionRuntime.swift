@@ -174,9 +174,5 @@ public enum FunctionRuntime {
         }
     }
 
-    static func randomRequestId() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let hex = (0..<4).map { _ in String(generator.next() as UInt32, radix: 16) }
-        return hex.joined(separator: "-")
-    }
+    static func randomRequestId() -> String { UUID().uuidString.lowercased() }
 }

@@ -46,6 +46,8 @@ public struct TrainedModel: Sendable {
     }
 
     public var variant: String? { if case .knn(let model) = kind { return model.variant }; return nil }
+    public var svdParameters: SVDParameters? { if case .svd(let model) = kind { return model.parameters }; return nil }
+    public var knnParameters: KNNParameters? { if case .knn(let model) = kind { return model.parameters }; return nil }
 
     public init(kind: Kind, userIDs: [Int32], itemIDs: [Int32], scale: RatingScale, globalMean: Float) {
         self.kind = kind

@@ -148,4 +148,9 @@ public struct TestRating: Sendable {
     public var user: Int32
     public var item: Int32
     public var rating: Float
+    public var timestamp: Int64
+
+    public init(user: Int32, item: Int32, rating: Float, timestamp: Int64 = 0) {
+        self.user = user; self.item = item; self.rating = rating; self.timestamp = timestamp
+    }
 }

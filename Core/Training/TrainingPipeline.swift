@@ -140,8 +140,9 @@ public struct TrainingPipeline {
         // A fair comparison: challenger and champion predict the same held-out ratings (fold 1's test set).
         try progress("comparing with the champion", 0.75, started: started)
         let registry = Registry(database: database)
-        let challengerFold = AccuracyMetrics.of(foldZeroModels[best]!.predict(folds[0].test, seed: settings.seed), truth: folds[0].test)
-        let decision = try decide(challenger: challengerFold, algorithm: best, registry: registry, test: folds[0].test)
+        guard let challengerModel = foldZeroModels[best] else { throw FunctionError.internal("the best candidate has no fold model") }
+        let challengerFold = AccuracyMetrics.of(challengerModel.predict(folds[0].test, seed: settings.seed), truth: folds[0].test)
+        let decision = try decide(challengerModel: challengerModel, algorithm: best, registry: registry, fold: folds[0])
 
         try progress("fitting \(best.displayName) on all \(data.count) ratings", 0.78, started: started)
         let fitStart = monotonicSeconds()
@@ -185,31 +186,66 @@ public struct TrainingPipeline {
             """, [runID, try jsonValue(decision), version, monotonicSeconds() - started])
     }
 
-    private func decide(challenger: AccuracyMetrics, algorithm: Algorithm, registry: Registry, test: [TestRating]) throws(FunctionError) -> Decision {
-        let mine = Decision.Metric(version: nil, algorithm: algorithm.rawValue, rmse: challenger.rmse, mae: challenger.mae)
-        let value: (Decision.Metric) -> Double = { settings.metric == "mae" ? $0.mae : $0.rmse }
-        guard let champion = try registry.champion() else {
-            return Decision(promoted: true, reason: "no champion yet: the best candidate becomes the champion", challenger: mine, champion: nil)
-        }
-        let theirs: Decision.Metric
-        do {
-            let bytes = try store.client.get(bucket: champion.artifact.dropFirst(5).split(separator: "/").first.map(String.init) ?? store.bucket,
-                                             key: champion.artifactKey)
-            let (model, _, _) = try ModelFile.decode(bytes)
-            let metrics = AccuracyMetrics.of(model.predict(test, seed: settings.seed), truth: test)
-            theirs = Decision.Metric(version: champion.version, algorithm: champion.algorithm, rmse: metrics.rmse, mae: metrics.mae)
-        } catch {
-            let reason = "the champion v\(champion.version) could not be evaluated (\(error.message)): the challenger replaces it"
-            return Decision(promoted: true, reason: reason, challenger: mine, champion: nil)
-        }
+    /// Promotion is judged on data neither side has an advantage on. When enough ratings arrived
+    /// after the champion's training data (by timestamp) and sit in the held-out fold, both the
+    /// champion artifact and the challenger predict exactly those. Otherwise the champion's
+    /// configuration is refitted on the challenger's training fold and both predict the same
+    /// held-out fold: configuration against configuration, same data.
+    private func decide(challengerModel: TrainedModel, algorithm: Algorithm, registry: Registry, fold: (train: RatingData, test: [TestRating])) throws(FunctionError) -> Decision {
+        let value: (AccuracyMetrics) -> Double = { settings.metric == "mae" ? $0.mae : $0.rmse }
         let name = settings.metric.uppercased()
-        let better = value(mine) < value(theirs)
-        let comparison = "challenger \(name) \(Self.format(value(mine))) vs champion v\(champion.version) \(Self.format(value(theirs))) on the same \(test.count) held-out ratings"
-        if better { return Decision(promoted: true, reason: "promoted: \(comparison)", challenger: mine, champion: theirs) }
-        if settings.force { return Decision(promoted: true, reason: "promoted by force: \(comparison)", challenger: mine, champion: theirs) }
-        return Decision(promoted: false, reason: "kept the champion: \(comparison) (the champion may have seen some of these ratings in training, which favours it; force: true promotes anyway)",
-                        challenger: mine, champion: theirs)
+        func metric(_ m: AccuracyMetrics, _ version: Int?, _ algorithm: String) -> Decision.Metric {
+            Decision.Metric(version: version, algorithm: algorithm, rmse: m.rmse, mae: m.mae)
+        }
+        guard let champion = try registry.champion() else {
+            let mine = AccuracyMetrics.of(challengerModel.predict(fold.test, seed: settings.seed), truth: fold.test)
+            return Decision(promoted: true, reason: "no champion yet: the best candidate becomes the champion",
+                            challenger: metric(mine, nil, algorithm.rawValue), champion: nil)
+        }
+        let loaded = loadChampion(champion)
+        guard case .success(let championModel) = loaded else {
+            let mine = AccuracyMetrics.of(challengerModel.predict(fold.test, seed: settings.seed), truth: fold.test)
+            let why = if case .failure(let error) = loaded { error.message } else { "" }
+            return Decision(promoted: true, reason: "the champion v\(champion.version) could not be read (\(why)): the challenger replaces it",
+                            challenger: metric(mine, nil, algorithm.rawValue), champion: nil)
+        }
+        let championSeen = Int64(champion.data?["max_timestamp"].flatMap { if case .number(let n) = $0 { return n } else { return nil } } ?? 0)
+        let fresh = fold.test.filter { $0.timestamp > championSeen }
+        let mine: AccuracyMetrics, theirs: AccuracyMetrics, basis: String
+        if fresh.count >= Self.freshRatingsForComparison {
+            mine = AccuracyMetrics.of(challengerModel.predict(fresh, seed: settings.seed), truth: fresh)
+            theirs = AccuracyMetrics.of(championModel.predict(fresh, seed: settings.seed), truth: fresh)
+            basis = "on the \(fresh.count) held-out ratings newer than the champion's training data (neither model saw them)"
+        } else {
+            let refit = Self.refit(championModel, on: fold.train, settings: settings)
+            mine = AccuracyMetrics.of(challengerModel.predict(fold.test, seed: settings.seed), truth: fold.test)
+            theirs = AccuracyMetrics.of(refit.predict(fold.test, seed: settings.seed), truth: fold.test)
+            basis = "with the champion's configuration refitted on the same training fold and both tested on the same \(fold.test.count) held-out ratings (only \(fresh.count) ratings are newer than the champion)"
+        }
+        let challenger = metric(mine, nil, algorithm.rawValue), defender = metric(theirs, champion.version, champion.algorithm)
+        let comparison = "challenger \(name) \(Self.format(value(mine))) vs champion v\(champion.version) \(Self.format(value(theirs))) \(basis)"
+        if value(mine) < value(theirs) { return Decision(promoted: true, reason: "promoted: \(comparison)", challenger: challenger, champion: defender) }
+        if settings.force { return Decision(promoted: true, reason: "promoted by force: \(comparison)", challenger: challenger, champion: defender) }
+        return Decision(promoted: false, reason: "kept the champion: \(comparison); force: true promotes anyway", challenger: challenger, champion: defender)
     }
+
+    /// The champion's algorithm and parameters fitted on other data. (Kept out of line: inlined
+    /// into `decide`, Swift 6.3's optimiser crashed on it.)
+    @inline(never)
+    static func refit(_ champion: TrainedModel, on data: RatingData, settings: TrainRequest.Resolved) -> TrainedModel {
+        TrainedModel.fit(champion.algorithm, data: data, svd: champion.svdParameters ?? settings.svd,
+                         knn: champion.knnParameters ?? settings.knn, seed: settings.seed, scale: champion.scale)
+    }
+
+    private func loadChampion(_ champion: ModelVersion) -> Result<TrainedModel, FunctionError> {
+        Result { () throws(FunctionError) -> TrainedModel in
+            let bucket = champion.artifact.dropFirst(5).split(separator: "/").first.map(String.init) ?? store.bucket
+            return try ModelFile.decode(try store.client.get(bucket: bucket, key: champion.artifactKey)).0
+        }
+    }
+
+    /// Fewer new ratings than this are too few to judge on; the configurations are compared instead.
+    static let freshRatingsForComparison = 200
 
     static func summarise(_ algorithm: Algorithm, variant: String?, _ folds: [FoldResult]) -> CandidateResult {
         func meanStd(_ values: [Double]) -> (Double, Double) {
