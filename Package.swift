@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Core", targets: ["Core"]),
         .executable(name: "ingest", targets: ["Ingest"]),
         .executable(name: "train", targets: ["Train"]),
+        .executable(name: "predict", targets: ["Predict"]),
     ],
     targets: [
         .systemLibrary(
@@ -31,6 +32,7 @@ let package = Package(
         ),
         .executableTarget(name: "Ingest", dependencies: ["Core"], path: "Functions/Ingest"),
         .executableTarget(name: "Train", dependencies: ["Core"], path: "Functions/Train"),
+        .executableTarget(name: "Predict", dependencies: ["Core"], path: "Functions/Predict"),
         .testTarget(name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests"),
     ]
 )

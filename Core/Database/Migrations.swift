@@ -18,6 +18,7 @@ public enum Migrations {
         Migration(version: 1, name: "movielens reference tables", sql: Schema.referenceTables),
         Migration(version: 2, name: "imports and rating totals", sql: Schema.systemTables),
         Migration(version: 3, name: "training runs and model registry", sql: Schema.registryTables),
+        Migration(version: 4, name: "movie statistics and recommendation log", sql: Schema.servingTables),
     ]
 
     /// Applies every migration the database has not seen; returns the versions applied.

@@ -166,4 +166,54 @@ enum Schema {
             FOREIGN KEY (name, version) REFERENCES model_versions
         );
         """
+
+    static let servingTables = """
+        -- Per-movie count and sum of ratings, kept exact by statement triggers like rating_totals:
+        -- popularity without a GROUP BY over every rating.
+        CREATE TABLE movie_stats (
+            movie_id integer PRIMARY KEY,
+            count bigint NOT NULL,
+            sum double precision NOT NULL
+        );
+        INSERT INTO movie_stats SELECT movie_id, count(*), sum(rating) FROM ratings GROUP BY movie_id;
+
+        CREATE FUNCTION movie_stats_apply(delta_count bigint, delta_sum double precision, movie integer) RETURNS void LANGUAGE sql AS $$
+            INSERT INTO movie_stats (movie_id, count, sum) VALUES (movie, delta_count, delta_sum)
+            ON CONFLICT (movie_id) DO UPDATE SET count = movie_stats.count + EXCLUDED.count, sum = movie_stats.sum + EXCLUDED.sum
+        $$;
+        CREATE FUNCTION movie_stats_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM movie_stats_apply(count(*), sum(rating), movie_id) FROM new_rows GROUP BY movie_id;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION movie_stats_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM movie_stats_apply(-count(*), -sum(rating), movie_id) FROM old_rows GROUP BY movie_id;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION movie_stats_update() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM movie_stats_apply(-count(*), -sum(rating), movie_id) FROM old_rows GROUP BY movie_id;
+            PERFORM movie_stats_apply(count(*), sum(rating), movie_id) FROM new_rows GROUP BY movie_id;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER ratings_movie_stats_insert AFTER INSERT ON ratings
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION movie_stats_insert();
+        CREATE TRIGGER ratings_movie_stats_delete AFTER DELETE ON ratings
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION movie_stats_delete();
+        CREATE TRIGGER ratings_movie_stats_update AFTER UPDATE ON ratings
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION movie_stats_update();
+
+        -- What predict answered, for recommendation-quality monitoring. Bounded: predict trims it.
+        CREATE TABLE recommendation_log (
+            log_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            user_id integer NOT NULL,
+            method text NOT NULL,
+            model_version integer,
+            movie_ids integer[] NOT NULL,
+            scores real[] NOT NULL
+        );
+        CREATE INDEX recommendation_log_created_idx ON recommendation_log (created_at);
+        """
 }

@@ -21,21 +21,40 @@ public struct KFold: Sendable {
         return result
     }
 
-    /// (training data, test ratings) for each fold.
-    public func split(_ data: RatingData) -> [(train: RatingData, test: [TestRating])] {
-        let tests = testPositions(count: data.count)
-        var userOfPosition = [Int32](repeating: 0, count: data.count)
-        for user in 0..<data.userCount { for position in data.userOffsets[user]..<data.userOffsets[user + 1] { userOfPosition[position] = Int32(user) } }
-        return tests.map { test in
+    /// The folds of `data`, built one at a time when asked for: only one fold's training set
+    /// and test ratings are in memory at once (on MovieLens-20M each is hundreds of megabytes).
+    public func folds(of data: RatingData) -> Folds { Folds(data: data, tests: testPositions(count: data.count)) }
+
+    public struct Folds {
+        let data: RatingData
+        let tests: [[Int]]
+        public var count: Int { tests.count }
+
+        public func fold(_ index: Int) -> (train: RatingData, test: [TestRating]) {
             var inTest = [Bool](repeating: false, count: data.count)
-            for position in test { inTest[position] = true }
-            let train = (0..<data.count).filter { !inTest[$0] }
-            let testRatings = test.map { position in
-                TestRating(user: data.userIDs[Int(userOfPosition[position])], item: data.itemIDs[Int(data.items[position])],
-                           rating: data.ratings[position], timestamp: data.timestamps.isEmpty ? 0 : data.timestamps[position])
+            for position in tests[index] { inTest[position] = true }
+            var train: [Int] = []
+            train.reserveCapacity(data.count - tests[index].count)
+            var test: [TestRating] = []
+            test.reserveCapacity(tests[index].count)
+            for user in 0..<data.userCount {
+                for position in data.userOffsets[user]..<data.userOffsets[user + 1] {
+                    if inTest[position] {
+                        test.append(TestRating(user: data.userIDs[user], item: data.itemIDs[Int(data.items[position])], rating: data.ratings[position],
+                                               timestamp: data.timestamps.isEmpty ? 0 : data.timestamps[position]))
+                    } else {
+                        train.append(position)
+                    }
+                }
             }
-            return (data.subset(train), testRatings)
+            return (data.subset(train), test)
         }
+    }
+
+    /// Every fold at once (small data and tests).
+    public func split(_ data: RatingData) -> [(train: RatingData, test: [TestRating])] {
+        let folds = folds(of: data)
+        return (0..<folds.count).map { folds.fold($0) }
     }
 }
 

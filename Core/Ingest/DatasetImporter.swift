@@ -24,6 +24,10 @@ public final class DatasetImporter {
     private var genomeTagIDs = IDSet()
     private var ratingCount = 0
     private var halfStarSum = 0
+    /// Per movie id: number of ratings and sum of half stars, for movie_stats.
+    private var movieCounts: [Int32] = []
+    private var rejectedDuplicates = 0
+    private var movieHalfStars: [Int64] = []
 
     public init(database: Database, policy: ImportRequest.ErrorPolicy = .fail) {
         self.database = database
@@ -120,7 +124,7 @@ public final class DatasetImporter {
         try database.executeScript("""
             SET LOCAL maintenance_work_mem = '512MB';
             SET LOCAL synchronous_commit = off;
-            TRUNCATE ratings, tags, movie_tags, movie_genres, links, genres, movies, users, genome_scores, genome_tags RESTART IDENTITY;
+            TRUNCATE ratings, tags, movie_tags, movie_genres, links, genres, movies, users, genome_scores, genome_tags, movie_stats RESTART IDENTITY;
             ALTER TABLE ratings DROP CONSTRAINT ratings_pkey, DROP CONSTRAINT ratings_movie_fk, DROP CONSTRAINT ratings_user_fk;
             DROP INDEX ratings_movie_idx, ratings_timestamp_idx;
             ALTER TABLE ratings DISABLE TRIGGER USER;
@@ -167,6 +171,7 @@ public final class DatasetImporter {
                 """)
             for index in 0..<removed.count { halfStarSum -= Int((removed.double(index, 0) ?? 0) * 2) }
             ratingCount -= removed.count
+            rejectedDuplicates = removed.count
             tables["ratings"] = ratingCount
             rejected["ratings.csv", default: 0] += removed.count
             try database.execute("ALTER TABLE ratings ADD CONSTRAINT ratings_pkey PRIMARY KEY (user_id, movie_id)")
@@ -184,6 +189,18 @@ public final class DatasetImporter {
             throw FunctionError.unprocessable("genome-scores.csv has the same (movieId, tagId) twice: \(error.details["detail"]?.stringValue ?? error.message)")
         }
         try database.execute("UPDATE rating_totals SET count = $1, sum = $2", [ratingCount, Double(halfStarSum) / 2])
+        if rejectedDuplicates > 0 {
+            // Rows removed by the duplicate clean-up are not in the per-movie sums: count from the table.
+            try database.execute("INSERT INTO movie_stats SELECT movie_id, count(*), sum(rating) FROM ratings GROUP BY movie_id")
+        } else {
+            let counts = movieCounts, sums = movieHalfStars
+            try database.copyIn("COPY movie_stats (movie_id, count, sum) FROM STDIN WITH (FORMAT binary)") { writer throws(FunctionError) in
+                for movie in counts.indices where counts[movie] > 0 {
+                    try writer.beginRow(fields: 3)
+                    writer.int32(Int32(movie)); writer.int64(Int64(counts[movie])); writer.float64(Double(sums[movie]) / 2)
+                }
+            }
+        }
         try database.executeScript("ANALYZE movies, ratings, users, tags, links, movie_genres, genome_scores")
         phases["indexes"] = monotonicSeconds() - started
         Log.info("indexes built", ["seconds": .number(monotonicSeconds() - started)])
@@ -280,6 +297,13 @@ public final class DatasetImporter {
                 userIDs.insert(user)
                 ratingCount += 1
                 halfStarSum += halves
+                if Int(movie) >= movieCounts.count {
+                    let size = max(Int(movie) + 1, movieCounts.count * 2)
+                    movieCounts += [Int32](repeating: 0, count: size - movieCounts.count)
+                    movieHalfStars += [Int64](repeating: 0, count: size - movieHalfStars.count)
+                }
+                movieCounts[Int(movie)] += 1
+                movieHalfStars[Int(movie)] += Int64(halves)
                 try writer.beginRow(fields: 4)
                 writer.int32(user)
                 writer.int32(movie)

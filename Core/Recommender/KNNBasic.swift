@@ -37,6 +37,9 @@ public struct KNNParameters: Codable, Sendable, Equatable {
 
     /// Rows up to this many keep every neighbour (exact); 8000² pairs is 512 MB.
     static let exactRowLimit = 8_000
+    /// When neighbours are cut to the best `neighbourLimit`, a pair needs this many co-ratings to
+    /// compete: otherwise the list fills with pairs that agreed once by chance (MSD gives them sim 1).
+    static let truncatedMinSupport: Int32 = 5
 }
 
 public struct KNNModel: Sendable {
@@ -83,7 +86,6 @@ public struct KNNModel: Sendable {
 
         // Each row's neighbour list is computed independently: squared differences and counts
         // against every other row, accumulated through the columns the row rated.
-        var lists = [[(Int32, Float)]](repeating: [], count: rows)
         let chunk = max(1, (rows + threadCount * 8 - 1) / (threadCount * 8))
         let results = UnsafeMutableBufferPointer<[(Int32, Float)]>.allocate(capacity: rows)
         results.initialize(repeating: [])
@@ -110,9 +112,12 @@ public struct KNNModel: Sendable {
                         }
                     }
                     candidates.removeAll(keepingCapacity: true)
+                    let minSupport: Int32 = exact ? 1 : KNNParameters.truncatedMinSupport
                     for y in touched {
-                        let msd = squares[Int(y)] / Float(counts[Int(y)])
-                        candidates.append((y, 1 / (msd + 1)))
+                        if counts[Int(y)] >= minSupport {
+                            let msd = squares[Int(y)] / Float(counts[Int(y)])
+                            candidates.append((y, 1 / (msd + 1)))
+                        }
                         squares[Int(y)] = 0
                         counts[Int(y)] = 0
                     }
@@ -126,20 +131,19 @@ public struct KNNModel: Sendable {
                 }
             }
         }}}}}}
-        for row in 0..<rows { lists[row] = results[row] }
-        results.deinitialize()
-        results.deallocate()
-
         var offsets = [Int](repeating: 0, count: rows + 1)
-        for row in 0..<rows { offsets[row + 1] = offsets[row] + lists[row].count }
+        for row in 0..<rows { offsets[row + 1] = offsets[row] + results[row].count }
         var neighbours = [Int32](repeating: 0, count: offsets[rows])
         var similarities = [Float](repeating: 0, count: offsets[rows])
         for row in 0..<rows {
-            for (position, pair) in lists[row].enumerated() {
+            for (position, pair) in results[row].enumerated() {
                 neighbours[offsets[row] + position] = pair.0
                 similarities[offsets[row] + position] = pair.1
             }
+            results[row] = []  // free each row's list as it is copied
         }
+        results.deinitialize()
+        results.deallocate()
         return KNNModel(parameters: parameters, userBased: userBased, exact: exact, globalMean: Float(data.globalMean),
                         offsets: offsets, neighbours: neighbours, similarities: similarities,
                         columnOffsets: columnOffsets, columnRows: columnRows, columnRatings: columnRatings,

@@ -64,11 +64,9 @@ public struct RatingData: Sendable {
     /// A new data set of the ratings at the given CSR positions (a training fold), with its own
     /// inner indices; timestamps are not carried (training does not use them).
     public func subset(_ positions: [Int]) -> RatingData {
-        var builder = Builder()
-        var sorted = positions
-        sorted.sort()
+        var builder = Builder(capacity: positions.count, keepTimestamps: false)
         var user = 0
-        for position in sorted {
+        for position in positions {  // ascending (callers pass CSR order)
             while userOffsets[user + 1] <= position { user += 1 }
             builder.append(user: userIDs[user], item: itemIDs[Int(items[position])], rating: ratings[position], timestamp: 0)
         }
@@ -82,13 +80,17 @@ public struct RatingData: Sendable {
         var ratings: [Float] = []
         var timestamps: [Int64] = []
 
-        public init(capacity: Int = 0) {
-            users.reserveCapacity(capacity); items.reserveCapacity(capacity)
-            ratings.reserveCapacity(capacity); timestamps.reserveCapacity(capacity)
+        let keepTimestamps: Bool
+
+        public init(capacity: Int = 0, keepTimestamps: Bool = true) {
+            self.keepTimestamps = keepTimestamps
+            users.reserveCapacity(capacity); items.reserveCapacity(capacity); ratings.reserveCapacity(capacity)
+            if keepTimestamps { timestamps.reserveCapacity(capacity) }
         }
 
         public mutating func append(user: Int32, item: Int32, rating: Float, timestamp: Int64) {
-            users.append(user); items.append(item); ratings.append(rating); timestamps.append(timestamp)
+            users.append(user); items.append(item); ratings.append(rating)
+            if keepTimestamps { timestamps.append(timestamp) }
         }
 
         public var count: Int { ratings.count }
@@ -122,7 +124,7 @@ public struct RatingData: Sendable {
             var cursor = offsets
             var layoutItems = [Int32](repeating: 0, count: users.count)
             var layoutRatings = [Float](repeating: 0, count: users.count)
-            var layoutTimes = [Int64](repeating: 0, count: users.count)
+            var layoutTimes = [Int64](repeating: 0, count: keepTimestamps ? users.count : 0)
             var sum = 0.0
             for index in 0..<users.count {
                 let user = Int(userOf[index])
@@ -130,7 +132,7 @@ public struct RatingData: Sendable {
                 cursor[user] += 1
                 layoutItems[slot] = data.itemIndexByID[Int(items[index])]
                 layoutRatings[slot] = ratings[index]
-                layoutTimes[slot] = timestamps[index]
+                if keepTimestamps { layoutTimes[slot] = timestamps[index] }
                 sum += Double(ratings[index])
             }
             data.userOffsets = offsets

@@ -63,6 +63,7 @@ public enum RatingLoader {
             var random = SeededGenerator(seed: seed ^ 0x5A)
             for index in 0..<sampleSize { keep.swapAt(index, index + random.below(keep.count - index)) }
             keep.removeLast(keep.count - sampleSize)
+            keep.sort()
         }
         return data.subset(keep)
     }

@@ -99,35 +99,42 @@ public struct TrainingPipeline {
 
         let kfold = KFold(folds: settings.folds, seed: settings.seed)
         try progress("splitting \(settings.folds) folds", 0.05, started: started)
-        let folds = kfold.split(data)
-        var candidates: [CandidateResult] = []
+        let folds = kfold.folds(of: data)
+        // Folds outside, candidates inside: one fold in memory at a time, every candidate on it.
+        var results = [[FoldResult]](repeating: [], count: settings.algorithms.count)
+        var variants = [String?](repeating: nil, count: settings.algorithms.count)
+        var rankings = [RankingMetrics?](repeating: nil, count: settings.algorithms.count)
         var foldZeroModels: [Algorithm: TrainedModel] = [:]
+        var foldZero: (train: RatingData, test: [TestRating])?
         let steps = Double(settings.algorithms.count * settings.folds)
         var step = 0.0
-        for algorithm in settings.algorithms {
-            var results: [FoldResult] = []
-            var variant: String?
-            for (index, fold) in folds.enumerated() {
-                try progress("cross-validating \(algorithm.displayName), fold \(index + 1) of \(settings.folds)", 0.05 + 0.65 * step / steps, started: started)
+        for index in 0..<folds.count {
+            let fold = folds.fold(index)
+            for (position, algorithm) in settings.algorithms.enumerated() {
+                try progress("cross-validating \(algorithm.displayName), fold \(index + 1) of \(settings.folds)", 0.05 + 0.7 * step / steps, started: started)
                 let fitStart = monotonicSeconds()
                 let model = TrainedModel.fit(algorithm, data: fold.train, svd: settings.svd, knn: settings.knn, seed: settings.seed)
                 let testStart = monotonicSeconds()
                 let metrics = AccuracyMetrics.of(model.predict(fold.test, seed: settings.seed), truth: fold.test)
-                results.append(FoldResult(fold: index, rmse: metrics.rmse, mae: metrics.mae, impossible: metrics.impossible,
-                                          fitSeconds: testStart - fitStart, testSeconds: monotonicSeconds() - testStart))
-                variant = model.variant
-                if index == 0 { foldZeroModels[algorithm] = model }
+                results[position].append(FoldResult(fold: index, rmse: metrics.rmse, mae: metrics.mae, impossible: metrics.impossible,
+                                                    fitSeconds: testStart - fitStart, testSeconds: monotonicSeconds() - testStart))
+                variants[position] = model.variant
+                if index == 0 {
+                    if settings.rankingUsers > 0 {
+                        rankings[position] = RankingMetrics.evaluate(model, train: fold.train, test: fold.test, sampleUsers: settings.rankingUsers, seed: settings.seed)
+                    }
+                    foldZeroModels[algorithm] = model
+                }
                 step += 1
             }
-            candidates.append(Self.summarise(algorithm, variant: variant, results))
+            if index == 0 { foldZero = fold }
         }
-        try progress("ranking metrics on held-out data", 0.72, started: started)
-        for index in candidates.indices {
-            let algorithm = settings.algorithms[index]
-            if settings.rankingUsers > 0, let model = foldZeroModels[algorithm] {
-                candidates[index].ranking = RankingMetrics.evaluate(model, train: folds[0].train, test: folds[0].test,
-                                                                    sampleUsers: settings.rankingUsers, seed: settings.seed)
-            }
+        guard let foldZero else { throw FunctionError.internal("no fold was evaluated") }
+        var candidates: [CandidateResult] = []
+        for (position, algorithm) in settings.algorithms.enumerated() {
+            var candidate = Self.summarise(algorithm, variant: variants[position], results[position])
+            candidate.ranking = rankings[position]
+            candidates.append(candidate)
         }
         let score: (CandidateResult) -> Double = { settings.metric == "mae" ? $0.maeMean : $0.rmseMean }
         guard let bestIndex = candidates.indices.min(by: { score(candidates[$0]) < score(candidates[$1]) }) else {
@@ -141,8 +148,9 @@ public struct TrainingPipeline {
         try progress("comparing with the champion", 0.75, started: started)
         let registry = Registry(database: database)
         guard let challengerModel = foldZeroModels[best] else { throw FunctionError.internal("the best candidate has no fold model") }
-        let challengerFold = AccuracyMetrics.of(challengerModel.predict(folds[0].test, seed: settings.seed), truth: folds[0].test)
-        let decision = try decide(challengerModel: challengerModel, algorithm: best, registry: registry, fold: folds[0])
+        let challengerFold = AccuracyMetrics.of(challengerModel.predict(foldZero.test, seed: settings.seed), truth: foldZero.test)
+        let decision = try decide(challengerModel: challengerModel, algorithm: best, registry: registry, fold: foldZero)
+        foldZeroModels.removeAll()
 
         try progress("fitting \(best.displayName) on all \(data.count) ratings", 0.78, started: started)
         let fitStart = monotonicSeconds()

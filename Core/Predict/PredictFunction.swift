@@ -1,0 +1,302 @@
+/// The predict function: top-N unseen movies for a user from the champion (with fold-in for
+/// users newer than the model), cold start from the popularity stored with the model, the
+/// database's popularity when there is no model yet, single ratings, and batch exports.
+public final class PredictFunction: FunctionHandler {
+    public enum Action: String, Sendable, CaseIterable { case predict, batch }
+
+    static let routes: Router<Action> = {
+        var router = Router<Action>()
+        router.on("POST", "/predict/", .predict)
+        router.on("POST", "/predict/batch", .batch)
+        return router
+    }()
+
+    private var connection: Database?
+    let cache: ChampionCache
+    private var artifacts: ArtifactStore?
+    /// The recommendation log keeps about this many rows; older ones are trimmed as it grows.
+    static let logCapacity = 1_000_000
+
+    public init(requireDatabase: Bool = false) throws(FunctionError) {
+        if requireDatabase && environment("DATABASE_URL") == nil {
+            throw FunctionError.dependencyDown("DATABASE_URL is not set; the predict function needs PostgreSQL")
+        }
+        cache = ChampionCache()
+    }
+
+    /// With its parts given rather than read from the environment (tests, the local runner).
+    public init(database: Database, store: ArtifactStore?, cache: ChampionCache) {
+        connection = database
+        artifacts = store
+        self.cache = cache
+    }
+
+    func database() throws(FunctionError) -> Database {
+        if let connection, connection.isAlive { return connection }
+        let database = try Database.fromEnvironment()
+        try Migrations.apply(to: database)
+        connection = database
+        return database
+    }
+
+    func store() throws(FunctionError) -> ArtifactStore {
+        if let artifacts { return artifacts }
+        let store = try ArtifactStore.fromEnvironment()
+        artifacts = store
+        return store
+    }
+
+    public func handle(_ event: Event, context: InvocationContext) throws(FunctionError) -> Reply {
+        switch event {
+        case .http(let request):
+            let action = try Self.routes.match(request)
+            return try perform(action, body: request.body, context: context)
+        case .direct(let data):
+            let envelope = try JSON.decodeRequest(IngestFunction.DirectEnvelope.self, from: data)
+            let name = envelope.action ?? "predict"
+            guard let action = Action(rawValue: name) else {
+                throw FunctionError.invalidInput("unknown action '\(name)'; use predict or batch")
+            }
+            return try perform(action, body: data, context: context)
+        }
+    }
+
+    private func perform(_ action: Action, body: Data, context: InvocationContext) throws(FunctionError) -> Reply {
+        switch action {
+        case .predict:
+            let request = try JSON.decodeRequest(PredictRequest.self, from: body)
+            if request.movieId != nil { return .json(try predictOne(request)) }
+            return .json(try recommend(request))
+        case .batch:
+            let request = try JSON.decodeRequest(BatchRequest.self, from: body)
+            return .json(try batch(request, id: context.requestId))
+        }
+    }
+
+    // MARK: top-N
+
+    public func recommend(_ request: PredictRequest) throws(FunctionError) -> RecommendationList {
+        let (user, topN) = try request.validated()
+        let database = try database()
+        let seen = try ratings(of: user, database: database)
+        let allowed = try genreFilter(request.genres, database: database)
+        let champion = try cache.champion(database: database, store: store)
+        var picks: [(Int32, Float)] = []
+        var method: String
+        // A few spare picks cover movies the model knows that the catalogue no longer has.
+        let wanted = topN + 10
+        let seenIDs = Set(seen.map(\.0))
+        if let champion, let scored = champion.model.scores(user: user, ratings: seen) {
+            let model = champion.model
+            var excluded = [Bool](repeating: false, count: model.itemCount)
+            for (id, _) in seen { let item = model.itemIndex(id); if item >= 0 { excluded[Int(item)] = true } }
+            if let allowed { for item in 0..<model.itemCount where !allowed.contains(model.itemIDs[item]) { excluded[item] = true } }
+            picks = topIndices(scored.scores, count: wanted, excluded: { excluded[$0] }).map { (model.itemIDs[$0.0], $0.1) }
+            method = scored.method
+        } else if let champion {
+            let model = champion.model
+            for (index, id) in model.popularItems.enumerated() where !seenIDs.contains(id) && (allowed?.contains(id) ?? true) {
+                picks.append((id, model.popularScores[index]))
+                if picks.count == wanted { break }
+            }
+            method = seen.isEmpty ? "popularity_cold_start" : "popularity"
+        } else {
+            picks = try databasePopularity(excluding: seenIDs, allowed: allowed, count: wanted, database: database)
+            method = "popularity_no_model"
+        }
+        let catalogue = try movies(picks.map(\.0), database: database)
+        var recommendations: [Recommendation] = []
+        for (id, score) in picks {
+            guard let movie = catalogue[id] else { continue }
+            recommendations.append(Recommendation(movieId: Int(id), title: movie.title, genres: movie.genres,
+                                                  score: (Double(score) * 10_000).rounded() / 10_000, movie: movie.title))
+            if recommendations.count == topN { break }
+        }
+        let answer = RecommendationList(userId: Int(user), recommendations: recommendations, method: method,
+                                        modelVersion: champion?.version, topScore: recommendations.first?.score)
+        try log(answer, database: database)
+        return answer
+    }
+
+    public func predictOne(_ request: PredictRequest) throws(FunctionError) -> SinglePrediction {
+        let (user, _) = try request.validated()
+        let movie = Int32(request.movieId ?? 0)
+        let database = try database()
+        let seen = try ratings(of: user, database: database)
+        let title = try movies([movie], database: database)[movie]?.title
+        guard title != nil else { throw FunctionError.notFound("movie \(movie) is not in the catalogue") }
+        let actual = seen.first { $0.0 == movie }.map { Double($0.1) }
+        guard let champion = try cache.champion(database: database, store: store) else {
+            let stats = try database.execute("SELECT count, sum FROM movie_stats WHERE movie_id = $1", [movie])
+            let mean = stats.count > 0 && (stats.int(0, 0) ?? 0) > 0 ? stats.double(0, 1)! / stats.double(0, 0)! : nil
+            return SinglePrediction(userId: Int(user), movieId: Int(movie), title: title, score: mean ?? 0, wasImpossible: true,
+                                    method: "movie_mean_no_model", modelVersion: nil, actualRating: actual)
+        }
+        let model = champion.model
+        let item = model.itemIndex(movie)
+        if item >= 0, let scored = model.scores(user: user, ratings: seen) {
+            let impossible = scored.method.hasPrefix("knn") && Self.knnImpossible(model, item: Int(item), user: user, seen: seen)
+            return SinglePrediction(userId: Int(user), movieId: Int(movie), title: title, score: Double(scored.scores[Int(item)]),
+                                    wasImpossible: impossible, method: scored.method, modelVersion: champion.version, actualRating: actual)
+        }
+        return SinglePrediction(userId: Int(user), movieId: Int(movie), title: title, score: Double(model.metadata.globalMean),
+                                wasImpossible: true, method: "global_mean", modelVersion: champion.version, actualRating: actual)
+    }
+
+    /// KNN answers the global mean when fewer than min_k neighbours rated the movie; say so.
+    static func knnImpossible(_ model: MappedModel, item: Int, user: Int32, seen: [(Int32, Float)]) -> Bool {
+        guard let scored = model.scores(user: user, ratings: seen) else { return true }
+        return scored.scores[item] == model.metadata.scale.clip(model.metadata.globalMean)
+    }
+
+    // MARK: batch
+
+    public struct BatchRequest: Codable, Sendable {
+        public var userIds: [Int]
+        public var topN: Int?
+        enum CodingKeys: String, CodingKey { case userIds = "user_ids", topN = "top_n" }
+    }
+
+    public struct BatchResult: Codable, Sendable {
+        public var users: Int
+        public var rows: Int
+        public var key: String
+        public var location: String
+        public var methods: [String: Int]
+        public var seconds: Double
+        enum CodingKeys: String, CodingKey { case users, rows, key, location, methods, seconds }
+    }
+
+    public static let maximumBatchUsers = 100_000
+
+    public func batch(_ request: BatchRequest, id: String) throws(FunctionError) -> BatchResult {
+        let started = monotonicSeconds()
+        guard !request.userIds.isEmpty else { throw FunctionError.invalidInput("user_ids must hold at least one user") }
+        guard request.userIds.count <= Self.maximumBatchUsers else {
+            throw FunctionError.tooLarge("at most \(Self.maximumBatchUsers) users per batch, got \(request.userIds.count)")
+        }
+        let topN = request.topN ?? 10
+        guard (1...PredictRequest.maximumTopN).contains(topN) else { throw .invalidInput("top_n must be between 1 and \(PredictRequest.maximumTopN)") }
+        for user in request.userIds where user <= 0 || user >= Int(IDSet.maximumID) {
+            throw FunctionError.invalidInput("user_ids must be positive integers; got \(user)")
+        }
+        let database = try database()
+        let artifacts = try store()
+        let champion = try cache.champion(database: database, store: store)
+        // Everyone's ratings in one query, and the whole catalogue once.
+        var seenByUser: [Int32: [(Int32, Float)]] = [:]
+        let rows = try database.execute("SELECT user_id, movie_id, rating FROM ratings WHERE user_id = ANY($1::int[])", [SQLArray(request.userIds)])
+        for index in 0..<rows.count {
+            seenByUser[Int32(rows.int(index, 0) ?? 0), default: []].append((Int32(rows.int(index, 1) ?? 0), Float(rows.double(index, 2) ?? 0)))
+        }
+        let catalogue = try movies(nil, database: database)
+        let fallback = champion == nil ? try databasePopularity(excluding: [], allowed: nil, count: 1000, database: database) : []
+        var csv = "user_id,rank,movie_id,title,score,method\n"
+        var methods: [String: Int] = [:]
+        var written = 0
+        for raw in request.userIds {
+            let user = Int32(raw)
+            let seen = seenByUser[user] ?? []
+            let seenIDs = Set(seen.map(\.0))
+            var picks: [(Int32, Float)] = []
+            var method = "popularity_no_model"
+            if let model = champion?.model {
+                if let scored = model.scores(user: user, ratings: seen) {
+                    var excluded = [Bool](repeating: false, count: model.itemCount)
+                    for (id, _) in seen { let item = model.itemIndex(id); if item >= 0 { excluded[Int(item)] = true } }
+                    picks = topIndices(scored.scores, count: topN + 5, excluded: { excluded[$0] }).map { (model.itemIDs[$0.0], $0.1) }
+                    method = scored.method
+                } else {
+                    for (index, id) in model.popularItems.enumerated() where !seenIDs.contains(id) {
+                        picks.append((id, model.popularScores[index])); if picks.count == topN + 5 { break }
+                    }
+                    method = seen.isEmpty ? "popularity_cold_start" : "popularity"
+                }
+            } else {
+                picks = fallback.filter { !seenIDs.contains($0.0) }
+            }
+            var rank = 0
+            for (id, score) in picks {
+                guard let movie = catalogue[id] else { continue }
+                rank += 1
+                csv += "\(raw),\(rank),\(id),\(csvField(movie.title)),\((Double(score) * 10_000).rounded() / 10_000),\(method)\n"
+                written += 1
+                if rank == topN { break }
+            }
+            methods[method, default: 0] += 1
+        }
+        let key = "predictions/batch/\(id).csv"
+        try artifacts.put(Data(csv.utf8), key: key, contentType: "text/csv")
+        return BatchResult(users: request.userIds.count, rows: written, key: key, location: artifacts.url(key), methods: methods,
+                           seconds: monotonicSeconds() - started)
+    }
+
+    // MARK: data access
+
+    func ratings(of user: Int32, database: Database) throws(FunctionError) -> [(Int32, Float)] {
+        let rows = try database.execute("SELECT movie_id, rating FROM ratings WHERE user_id = $1", [user])
+        return (0..<rows.count).map { (Int32(rows.int($0, 0) ?? 0), Float(rows.double($0, 1) ?? 0)) }
+    }
+
+    func genreFilter(_ genres: [String]?, database: Database) throws(FunctionError) -> Set<Int32>? {
+        guard let genres, !genres.isEmpty else { return nil }
+        let known = try database.execute("SELECT name FROM genres WHERE name = ANY($1::text[])", [SQLArray(genres)])
+        let names = Set((0..<known.count).compactMap { known.string($0, 0) })
+        let unknown = genres.filter { !names.contains($0) }
+        guard unknown.isEmpty else {
+            let all = try database.execute("SELECT name FROM genres ORDER BY name")
+            throw FunctionError.invalidInput("unknown genre \(unknown.map { "'\($0)'" }.joined(separator: ", ")); known: \((0..<all.count).compactMap { all.string($0, 0) }.joined(separator: ", "))")
+        }
+        let rows = try database.execute("""
+            SELECT DISTINCT mg.movie_id FROM movie_genres mg JOIN genres g USING (genre_id) WHERE g.name = ANY($1::text[])
+            """, [SQLArray(genres)])
+        return Set((0..<rows.count).compactMap { rows.int($0, 0).map(Int32.init) })
+    }
+
+    struct Movie { var title: String; var genres: String }
+
+    /// Titles and genres by id (nil: the whole catalogue).
+    func movies(_ ids: [Int32]?, database: Database) throws(FunctionError) -> [Int32: Movie] {
+        let rows = ids == nil
+            ? try database.execute("SELECT movie_id, title, genres FROM movies")
+            : try database.execute("SELECT movie_id, title, genres FROM movies WHERE movie_id = ANY($1::int[])", [SQLArray(ids!.map(Int.init))])
+        var result: [Int32: Movie] = [:]
+        for index in 0..<rows.count {
+            result[Int32(rows.int(index, 0) ?? 0)] = Movie(title: rows.string(index, 1) ?? "", genres: rows.string(index, 2) ?? "")
+        }
+        return result
+    }
+
+    /// The reference system's cold-start ranking, (count·mean)/(count + 100) over movies with at
+    /// least 10 ratings, from the per-movie totals the triggers keep (no scan of the ratings).
+    func databasePopularity(excluding seen: Set<Int32>, allowed: Set<Int32>?, count: Int, database: Database) throws(FunctionError) -> [(Int32, Float)] {
+        let rows = try database.execute("""
+            SELECT movie_id, sum / (count + 100.0) AS score FROM movie_stats WHERE count >= 10 ORDER BY score DESC, movie_id LIMIT $1
+            """, [count + seen.count + (allowed == nil ? 0 : 5000)])
+        var picks: [(Int32, Float)] = []
+        for index in 0..<rows.count {
+            let id = Int32(rows.int(index, 0) ?? 0)
+            if seen.contains(id) || !(allowed?.contains(id) ?? true) { continue }
+            picks.append((id, Float(rows.double(index, 1) ?? 0)))
+            if picks.count == count { break }
+        }
+        return picks
+    }
+
+    private var logged = 0
+
+    func log(_ answer: RecommendationList, database: Database) throws(FunctionError) {
+        let id = try database.execute("""
+            INSERT INTO recommendation_log (user_id, method, model_version, movie_ids, scores) VALUES ($1, $2, $3, $4::int[], $5::real[]) RETURNING log_id
+            """, [answer.userId, answer.method, answer.modelVersion, SQLArray(answer.recommendations.map(\.movieId)),
+                  SQLArray(answer.recommendations.map(\.score))]).int(0, 0) ?? 0
+        if id % 1000 == 0 {
+            try database.execute("DELETE FROM recommendation_log WHERE log_id <= $1", [id - Self.logCapacity])
+        }
+    }
+}
+
+func csvField(_ text: String) -> String {
+    guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
+    return "\"" + text.replacing("\"", with: "\"\"") + "\""
+}
