@@ -35,3 +35,17 @@ public func environment(_ name: String) -> String? {
     let string = String(cString: value)
     return string.isEmpty ? nil : string
 }
+
+/// Resident memory of this process now (VmRSS), in megabytes; 0 where /proc is not available.
+public func residentMegabytes() -> Int {
+    guard let file = fopen("/proc/self/status", "r") else { return 0 }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, file) != nil {
+        let text = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        if text.hasPrefix("VmRSS:") {
+            return (Int(text.dropFirst(6).trimmed.split(separator: " ").first ?? "0") ?? 0) / 1024
+        }
+    }
+    return 0
+}

@@ -83,7 +83,8 @@ public struct TrainingPipeline {
         let eta: Double? = fraction > 0.02 ? elapsed / fraction * (1 - fraction) : nil
         try database.execute("UPDATE training_runs SET stage = $2, progress = $3, eta_seconds = $4 WHERE run_id = $1",
                              [runID, stage, (fraction * 1000).rounded() / 10, eta])
-        Log.info("training progress", ["run_id": .string(runID), "stage": .string(stage), "percent": .number((fraction * 1000).rounded() / 10)])
+        Log.info("training progress", ["run_id": .string(runID), "stage": .string(stage), "percent": .number((fraction * 1000).rounded() / 10),
+                                       "rss_mb": .number(Double(residentMegabytes()))])
     }
 
     private func execute(started: Double) throws(FunctionError) {
