@@ -127,7 +127,9 @@ public struct KNNModel: Sendable {
                     } else {
                         candidates.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
                     }
-                    shared.buffer[row] = candidates
+                    // A fresh, exactly sized copy: storing `candidates` itself would keep its
+                    // capacity (every row this thread touched) alive once per row.
+                    shared.buffer[row] = Array(candidates[...])
                 }
             }
         }}}}}}
