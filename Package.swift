@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "ingest", targets: ["Ingest"]),
         .executable(name: "train", targets: ["Train"]),
         .executable(name: "predict", targets: ["Predict"]),
+        .executable(name: "drift", targets: ["Drift"]),
     ],
     targets: [
         .systemLibrary(
@@ -33,6 +34,7 @@ let package = Package(
         .executableTarget(name: "Ingest", dependencies: ["Core"], path: "Functions/Ingest"),
         .executableTarget(name: "Train", dependencies: ["Core"], path: "Functions/Train"),
         .executableTarget(name: "Predict", dependencies: ["Core"], path: "Functions/Predict"),
+        .executableTarget(name: "Drift", dependencies: ["Core"], path: "Functions/Drift"),
         .testTarget(name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests"),
     ]
 )

@@ -19,6 +19,7 @@ public enum Migrations {
         Migration(version: 2, name: "imports and rating totals", sql: Schema.systemTables),
         Migration(version: 3, name: "training runs and model registry", sql: Schema.registryTables),
         Migration(version: 4, name: "movie statistics and recommendation log", sql: Schema.servingTables),
+        Migration(version: 5, name: "user statistics and drift baselines", sql: Schema.monitoringTables),
     ]
 
     /// Applies every migration the database has not seen; returns the versions applied.

@@ -216,4 +216,53 @@ enum Schema {
         );
         CREATE INDEX recommendation_log_created_idx ON recommendation_log (created_at);
         """
+
+    static let monitoringTables = """
+        -- Per-user rating counts (user activity), kept like movie_stats.
+        CREATE TABLE user_stats (
+            user_id integer PRIMARY KEY,
+            count bigint NOT NULL
+        );
+        INSERT INTO user_stats SELECT user_id, count(*) FROM ratings GROUP BY user_id;
+        CREATE FUNCTION user_stats_apply(delta bigint, who integer) RETURNS void LANGUAGE sql AS $$
+            INSERT INTO user_stats (user_id, count) VALUES (who, delta)
+            ON CONFLICT (user_id) DO UPDATE SET count = user_stats.count + EXCLUDED.count
+        $$;
+        CREATE FUNCTION user_stats_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM user_stats_apply(count(*), user_id) FROM new_rows GROUP BY user_id;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION user_stats_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM user_stats_apply(-count(*), user_id) FROM old_rows GROUP BY user_id;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER ratings_user_stats_insert AFTER INSERT ON ratings
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION user_stats_insert();
+        CREATE TRIGGER ratings_user_stats_delete AFTER DELETE ON ratings
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION user_stats_delete();
+
+        -- A reference window's sufficient statistics (value counts per feature), not its rows.
+        CREATE TABLE drift_baselines (
+            baseline_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            window_spec jsonb NOT NULL,
+            rows bigint NOT NULL,
+            features jsonb NOT NULL,
+            -- Ratings per movie and per user (little-endian int32 by id) when the baseline was taken.
+            movie_popularity bytea NOT NULL,
+            user_activity bytea NOT NULL,
+            artifact_key text
+        );
+        CREATE TABLE drift_reports (
+            report_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            baseline_id bigint REFERENCES drift_baselines,
+            drift_detected boolean NOT NULL,
+            share_drifted double precision NOT NULL,
+            result jsonb NOT NULL,
+            report_key text
+        );
+        """
 }

@@ -27,6 +27,8 @@ public final class DatasetImporter {
     /// Per movie id: number of ratings and sum of half stars, for movie_stats.
     private var movieCounts: [Int32] = []
     private var rejectedDuplicates = 0
+    /// Per user id: number of ratings, for user_stats.
+    private var userCounts: [Int32] = []
     private var movieHalfStars: [Int64] = []
 
     public init(database: Database, policy: ImportRequest.ErrorPolicy = .fail) {
@@ -124,7 +126,7 @@ public final class DatasetImporter {
         try database.executeScript("""
             SET LOCAL maintenance_work_mem = '512MB';
             SET LOCAL synchronous_commit = off;
-            TRUNCATE ratings, tags, movie_tags, movie_genres, links, genres, movies, users, genome_scores, genome_tags, movie_stats RESTART IDENTITY;
+            TRUNCATE ratings, tags, movie_tags, movie_genres, links, genres, movies, users, genome_scores, genome_tags, movie_stats, user_stats RESTART IDENTITY;
             ALTER TABLE ratings DROP CONSTRAINT ratings_pkey, DROP CONSTRAINT ratings_movie_fk, DROP CONSTRAINT ratings_user_fk;
             DROP INDEX ratings_movie_idx, ratings_timestamp_idx;
             ALTER TABLE ratings DISABLE TRIGGER USER;
@@ -192,7 +194,15 @@ public final class DatasetImporter {
         if rejectedDuplicates > 0 {
             // Rows removed by the duplicate clean-up are not in the per-movie sums: count from the table.
             try database.execute("INSERT INTO movie_stats SELECT movie_id, count(*), sum(rating) FROM ratings GROUP BY movie_id")
+            try database.execute("INSERT INTO user_stats SELECT user_id, count(*) FROM ratings GROUP BY user_id")
         } else {
+            let users = userCounts
+            try database.copyIn("COPY user_stats (user_id, count) FROM STDIN WITH (FORMAT binary)") { writer throws(FunctionError) in
+                for user in users.indices where users[user] > 0 {
+                    try writer.beginRow(fields: 2)
+                    writer.int32(Int32(user)); writer.int64(Int64(users[user]))
+                }
+            }
             let counts = movieCounts, sums = movieHalfStars
             try database.copyIn("COPY movie_stats (movie_id, count, sum) FROM STDIN WITH (FORMAT binary)") { writer throws(FunctionError) in
                 for movie in counts.indices where counts[movie] > 0 {
@@ -303,6 +313,8 @@ public final class DatasetImporter {
                     movieHalfStars += [Int64](repeating: 0, count: size - movieHalfStars.count)
                 }
                 movieCounts[Int(movie)] += 1
+                if Int(user) >= userCounts.count { userCounts += [Int32](repeating: 0, count: max(Int(user) + 1, userCounts.count * 2) - userCounts.count) }
+                userCounts[Int(user)] += 1
                 movieHalfStars[Int(movie)] += Int64(halves)
                 try writer.beginRow(fields: 4)
                 writer.int32(user)

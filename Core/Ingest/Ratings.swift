@@ -82,8 +82,10 @@ public enum Ratings {
     /// Adds synthetic ratings that follow the data already there: users drawn in proportion to
     /// their activity, movies in proportion to their popularity, each rating one that movie
     /// really received (so the rating distribution is kept), moved by `shift` stars to inject drift.
-    public static func generate(batchSize: Int, shift: Double, seed: UInt64?, database: Database,
+    /// Timestamps are spread over the `spreadDays` days before `now` (the nightly job's day by default).
+    public static func generate(batchSize: Int, shift: Double, seed: UInt64?, database: Database, spreadDays: Int = 1,
                                 now: Int64 = Int64(Date().timeIntervalSince1970)) throws(FunctionError) -> GenerateResult {
+        guard (1...365).contains(spreadDays) else { throw FunctionError.invalidInput("spread_days must be between 1 and 365, got \(spreadDays)") }
         guard (1...maximumGenerateBatch).contains(batchSize) else {
             throw FunctionError.invalidInput("batch_size must be between 1 and \(maximumGenerateBatch), got \(batchSize)")
         }
@@ -91,36 +93,47 @@ public enum Ratings {
         var random = SeededGenerator(seed: seed ?? UInt64(truncatingIfNeeded: now) &* 0x9E37_79B9 ^ UInt64(batchSize))
         var inserted = 0
         var ratingSum = 0.0
+        // Each new rating has a slot: a user drawn by activity and a few candidate movies drawn by
+        // popularity; the first candidate the user has not rated yet fills the slot. Keeping the
+        // user when a movie is taken (rather than dropping the pair) keeps the activity mix.
+        let candidatesPerSlot = 6
         for _ in 0..<10 where inserted < batchSize {
             let want = batchSize - inserted
-            let users = try sample(2 * want + 10, database: database, random: &random).map(\.user)
-            let movies = try sample(2 * want + 10, database: database, random: &random)
+            let slots = want + want / 10 + 5
+            let users = try sample(slots, database: database, random: &random).map(\.user)
+            let movies = try sample(slots * candidatesPerSlot, database: database, random: &random)
             guard !users.isEmpty, !movies.isEmpty else {
                 throw FunctionError.conflict("there are no ratings to follow yet; import a dataset first")
             }
-            var pairs = Set<Int64>()
+            var slotColumn: [Int] = [], rankColumn: [Int] = []
             var userColumn: [Int] = [], movieColumn: [Int] = [], ratingColumn: [Double] = [], timeColumn: [Int64] = []
-            for index in 0..<min(users.count, movies.count) {
-                let (user, movie) = (users[index], movies[(index * 7 + random.below(movies.count)) % movies.count])
-                guard pairs.insert(Int64(user) << 32 | Int64(movie.movie)).inserted else { continue }
-                let rating = min(5, max(0.5, ((movie.rating + shift) * 2).rounded() / 2))
-                userColumn.append(user); movieColumn.append(movie.movie); ratingColumn.append(rating)
-                timeColumn.append(now - Int64(random.below(60)))
+            for (slot, user) in users.enumerated() {
+                let time = now - Int64(random.below(spreadDays * 86_400))
+                for rank in 0..<candidatesPerSlot {
+                    let movie = movies[random.below(movies.count)]
+                    slotColumn.append(slot); rankColumn.append(rank)
+                    userColumn.append(user); movieColumn.append(movie.movie)
+                    ratingColumn.append(min(5, max(0.5, ((movie.rating + shift) * 2).rounded() / 2)))
+                    timeColumn.append(time)
+                }
             }
-            // More candidates than needed: those the user already rated are dropped, the first `want` kept.
             let result = try database.execute("""
                 WITH candidate AS (
-                    SELECT * FROM unnest($1::int[], $2::int[], $3::real[], $4::bigint[]) WITH ORDINALITY AS c(user_id, movie_id, rating, ts, n)
+                    SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::real[], $6::bigint[])
+                        AS c(slot, rank, user_id, movie_id, rating, ts)
                 ), fresh AS (
-                    SELECT * FROM candidate c
+                    SELECT DISTINCT ON (slot) * FROM candidate c
                     WHERE NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = c.user_id AND r.movie_id = c.movie_id)
-                    ORDER BY n LIMIT $5
+                    ORDER BY slot, rank
+                ), chosen AS (
+                    SELECT DISTINCT ON (user_id, movie_id) * FROM fresh ORDER BY user_id, movie_id, slot
                 )
                 INSERT INTO ratings (user_id, movie_id, rating, "timestamp")
-                SELECT user_id, movie_id, rating, ts FROM fresh
+                SELECT user_id, movie_id, rating, ts FROM chosen ORDER BY slot LIMIT $7
                 ON CONFLICT (user_id, movie_id) DO NOTHING
                 RETURNING rating
-                """, [SQLArray(userColumn), SQLArray(movieColumn), SQLArray(ratingColumn), SQLArray(timeColumn), want])
+                """, [SQLArray(slotColumn), SQLArray(rankColumn), SQLArray(userColumn), SQLArray(movieColumn),
+                      SQLArray(ratingColumn), SQLArray(timeColumn), want])
             inserted += result.count
             for index in 0..<result.count { ratingSum += result.double(index, 0) ?? 0 }
         }

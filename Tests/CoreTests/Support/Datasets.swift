@@ -58,9 +58,9 @@ struct TinyDataset {
 }
 
 /// A synthesized dataset on disk.
-func synthesized(ratings: Int, seed: UInt64 = 1, genome: Bool = false) throws -> (String, SynthesizeResult) {
+func synthesized(ratings: Int, seed: UInt64 = 1, genome: Bool = false, movies: Int? = nil) throws -> (String, SynthesizeResult) {
     let directory = TestServices.temporaryDirectory()
-    let result = try DatasetSynthesizer.run(SynthesizeRequest(output: directory, ratings: ratings, seed: seed, genome: genome), storage: nil)
+    let result = try DatasetSynthesizer.run(SynthesizeRequest(output: directory, ratings: ratings, movies: movies, seed: seed, genome: genome), storage: nil)
     return (directory, result)
 }
 

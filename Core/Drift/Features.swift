@@ -1,0 +1,173 @@
+/// The per-rating features drift is watched on, and a window's distribution of each.
+public enum FeatureKind: String, Codable, Sendable { case numerical, categorical }
+
+public struct FeatureDistribution: Codable, Sendable, Equatable {
+    public var name: String
+    public var kind: FeatureKind
+    /// Numerical: sorted distinct values. Categorical: category labels.
+    public var values: [Double]
+    public var labels: [String]
+    public var counts: [Double]
+
+    public var total: Double { counts.reduce(0, +) }
+
+    public var sample: WeightedSample { WeightedSample(values: values, counts: counts) }
+
+    /// Counts by label (categorical).
+    public var byLabel: [String: Double] { Dictionary(uniqueKeysWithValues: zip(labels, counts)) }
+}
+
+/// The window a distribution was taken over.
+public struct WindowSpec: Codable, Sendable, Equatable {
+    /// Epoch seconds, inclusive; nil: unbounded.
+    public var from: Int64?
+    public var to: Int64?
+    /// The most recent N ratings of the range instead of all of it.
+    public var lastRatings: Int?
+
+    enum CodingKeys: String, CodingKey { case from, to, lastRatings = "last_ratings" }
+
+    public init(from: Int64? = nil, to: Int64? = nil, lastRatings: Int? = nil) {
+        self.from = from; self.to = to; self.lastRatings = lastRatings
+    }
+}
+
+/// Movie popularity and user activity as they stood when the baseline was taken (ratings per
+/// movie and per user, by id). Both windows are measured against the same frozen numbers, so
+/// the features say "are today's ratings on the same mix of movies and users", not "have the
+/// counters grown": new ratings must not look like drift merely by adding to the counts.
+public struct FeatureLookups: Sendable, Equatable {
+    public var popularity: [Int32]
+    public var activity: [Int32]
+
+    public static func current(_ database: Database) throws(FunctionError) -> FeatureLookups {
+        func dense(_ sql: String) throws(FunctionError) -> [Int32] {
+            let rows = try database.execute(sql)
+            var result: [Int32] = []
+            for index in 0..<rows.count {
+                let id = rows.int(index, 0) ?? 0
+                guard id >= 0 && id < Int(IDSet.maximumID) else { continue }
+                if id >= result.count { result += [Int32](repeating: 0, count: id + 1 - result.count) }
+                result[id] = Int32(clamping: rows.int(index, 1) ?? 0)
+            }
+            return result
+        }
+        return FeatureLookups(popularity: try dense("SELECT movie_id, count FROM movie_stats"),
+                              activity: try dense("SELECT user_id, count FROM user_stats"))
+    }
+
+    /// PostgreSQL bytea hex literals of the two arrays (little-endian Int32 by id).
+    var encoded: (String, String) { (Self.hex(popularity), Self.hex(activity)) }
+
+    static func hex(_ values: [Int32]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "x")]
+        bytes.reserveCapacity(2 + values.count * 8)
+        for value in values {
+            withUnsafeBytes(of: value.littleEndian) { for byte in $0 { bytes.append(digits[Int(byte >> 4)]); bytes.append(digits[Int(byte & 15)]) } }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func decode(_ text: String?) -> [Int32] {
+        guard let text, text.hasPrefix("\\x") else { return [] }
+        let utf8 = Array(text.utf8.dropFirst(2))
+        func nibble(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : (c | 0x20) - 87 }
+        var values = [Int32](repeating: 0, count: utf8.count / 8)
+        for index in values.indices {
+            var word: UInt32 = 0
+            for byte in 0..<4 {
+                let b = nibble(utf8[index * 8 + byte * 2]) << 4 | nibble(utf8[index * 8 + byte * 2 + 1])
+                word |= UInt32(b) << (8 * UInt32(byte))
+            }
+            values[index] = Int32(bitPattern: word)
+        }
+        return values
+    }
+}
+
+/// Reads a window's ratings once (binary COPY through the timestamp index) and counts every
+/// feature in one pass, with per-movie and per-user totals and genres held in flat arrays.
+public enum FeatureExtractor {
+    public static let featureNames = ["rating", "hour_of_day", "day_of_week", "genre", "movie_popularity", "user_activity"]
+    static let weekdays = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+    public static func distributions(_ window: WindowSpec, lookups: FeatureLookups, database: Database) throws(FunctionError) -> (rows: Int, features: [FeatureDistribution]) {
+        let popularity = lookups.popularity, activity = lookups.activity
+        let genreRows = try database.execute("SELECT genre_id, name FROM genres ORDER BY genre_id")
+        var genreNames: [Int: String] = [:]
+        for index in 0..<genreRows.count { genreNames[genreRows.int(index, 0) ?? 0] = genreRows.string(index, 1) ?? "" }
+        let genreCount = (genreNames.keys.max() ?? 0) + 1
+        var movieGenreOffsets: [Int32] = [], movieGenres: [Int16] = []
+        let links = try database.execute("SELECT movie_id, genre_id FROM movie_genres ORDER BY movie_id, genre_id")
+        var perMovie: [Int: [Int16]] = [:]
+        for index in 0..<links.count { perMovie[links.int(index, 0) ?? 0, default: []].append(Int16(links.int(index, 1) ?? 0)) }
+        let maxMovie = max(perMovie.keys.max() ?? 0, 0)
+        movieGenreOffsets = [Int32](repeating: 0, count: maxMovie + 2)
+        for movie in 0...max(maxMovie, 0) {
+            let list = perMovie[movie] ?? []
+            movieGenreOffsets[movie + 1] = movieGenreOffsets[movie] + Int32(list.count)
+            movieGenres += list
+        }
+
+        var ratingCounts = [Double](repeating: 0, count: 11)  // half stars 0...10
+        var hourCounts = [Double](repeating: 0, count: 24), dayCounts = [Double](repeating: 0, count: 7)
+        var genreCounts = [Double](repeating: 0, count: genreCount)
+        var popularityCounts: [Int32: Double] = [:], activityCounts: [Int32: Double] = [:]
+        var rows = 0
+
+        var conditions: [String] = []
+        if let from = window.from { conditions.append("\"timestamp\" >= \(from)") }
+        if let to = window.to { conditions.append("\"timestamp\" <= \(to)") }
+        // Integers formatted by Swift, never text from the request: COPY takes no parameters.
+        var query = "SELECT user_id, movie_id, rating, \"timestamp\" FROM ratings"
+        if !conditions.isEmpty { query += " WHERE " + conditions.joined(separator: " AND ") }
+        if let last = window.lastRatings { query += " ORDER BY \"timestamp\" DESC LIMIT \(last)" }
+        var headerSeen = false
+        try database.copyOut("COPY (\(query)) TO STDOUT WITH (FORMAT binary)") { chunk throws(FunctionError) in
+            var offset = 0
+            if !headerSeen {
+                let extensionLength = Int(UInt32(bigEndian: chunk.loadUnaligned(fromByteOffset: 15, as: UInt32.self)))
+                offset = 19 + extensionLength
+                headerSeen = true
+            }
+            guard chunk.count - offset >= 2, Int16(bigEndian: chunk.loadUnaligned(fromByteOffset: offset, as: Int16.self)) == 4 else { return }
+            let user = Int(Int32(bigEndian: chunk.loadUnaligned(fromByteOffset: offset + 6, as: Int32.self)))
+            let movie = Int(Int32(bigEndian: chunk.loadUnaligned(fromByteOffset: offset + 14, as: Int32.self)))
+            let rating = Float(bitPattern: UInt32(bigEndian: chunk.loadUnaligned(fromByteOffset: offset + 22, as: UInt32.self)))
+            let timestamp = Int64(bigEndian: chunk.loadUnaligned(fromByteOffset: offset + 30, as: Int64.self))
+            rows += 1
+            ratingCounts[min(10, max(0, Int((rating * 2).rounded())))] += 1
+            let secondOfDay = ((timestamp % 86_400) + 86_400) % 86_400
+            hourCounts[Int(secondOfDay / 3600)] += 1
+            let day = Int(((timestamp - secondOfDay) / 86_400 % 7 + 7 + 3) % 7)  // 1970-01-01 was a Thursday; Monday = 0
+            dayCounts[day] += 1
+            if movie + 1 < movieGenreOffsets.count {
+                for index in Int(movieGenreOffsets[movie])..<Int(movieGenreOffsets[movie + 1]) { genreCounts[Int(movieGenres[index])] += 1 }
+            }
+            popularityCounts[movie < popularity.count ? popularity[movie] : 0, default: 0] += 1
+            activityCounts[user < activity.count ? activity[user] : 0, default: 0] += 1
+        }
+
+        func numerical(_ name: String, _ counts: [Int32: Double]) -> FeatureDistribution {
+            let keys = counts.keys.sorted()
+            return FeatureDistribution(name: name, kind: .numerical, values: keys.map(Double.init), labels: [], counts: keys.map { counts[$0]! })
+        }
+        func categorical(_ name: String, labels: [String], counts: [Double]) -> FeatureDistribution {
+            let kept = zip(labels, counts).filter { $0.1 > 0 }
+            return FeatureDistribution(name: name, kind: .categorical, values: [], labels: kept.map(\.0), counts: kept.map(\.1))
+        }
+        let ratingValues = (0...10).filter { ratingCounts[$0] > 0 }
+        let features = [
+            FeatureDistribution(name: "rating", kind: .numerical, values: ratingValues.map { Double($0) / 2 }, labels: [], counts: ratingValues.map { ratingCounts[$0] }),
+            categorical("hour_of_day", labels: (0..<24).map { String(format2($0)) }, counts: hourCounts),
+            categorical("day_of_week", labels: weekdays, counts: dayCounts),
+            categorical("genre", labels: (0..<genreCount).map { genreNames[$0] ?? "genre \($0)" }, counts: genreCounts),
+            numerical("movie_popularity", popularityCounts),
+            numerical("user_activity", activityCounts),
+        ]
+        return (rows, features)
+    }
+
+    static func format2(_ value: Int) -> String { value < 10 ? "0\(value)" : String(value) }
+}
