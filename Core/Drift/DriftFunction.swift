@@ -110,10 +110,10 @@ public final class DriftFunction: FunctionHandler {
             }
             return .json(baseline)
         case .stats:
-            let days = try request.integer("days", default: 7, in: 1...36_500)!
+            let days = try request.integer("days", orDefault: 7, in: 1...36_500)
             return .json(try Monitoring.ratingStats(days: days, now: clock(), database: try database()))
         case .recommendations:
-            let days = try request.integer("days", default: 7, in: 1...36_500)!
+            let days = try request.integer("days", orDefault: 7, in: 1...36_500)
             return .json(try Monitoring.recommendationQuality(days: days, database: try database()))
         }
     }
@@ -124,7 +124,7 @@ public final class DriftFunction: FunctionHandler {
         if let from = try request.integer("from", in: 0...Int(Int64.max)) {
             return WindowSpec(from: Int64(from), to: try request.integer("to", in: 0...Int(Int64.max)).map(Int64.init))
         }
-        let days = try request.integer("days", default: 7, in: 1...36_500)!
+        let days = try request.integer("days", orDefault: 7, in: 1...36_500)
         return WindowSpec(from: clock() - Int64(days) * 86_400)
     }
 

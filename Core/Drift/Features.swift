@@ -151,7 +151,7 @@ public enum FeatureExtractor {
 
         func numerical(_ name: String, _ counts: [Int32: Double]) -> FeatureDistribution {
             let keys = counts.keys.sorted()
-            return FeatureDistribution(name: name, kind: .numerical, values: keys.map(Double.init), labels: [], counts: keys.map { counts[$0]! })
+            return FeatureDistribution(name: name, kind: .numerical, values: keys.map(Double.init), labels: [], counts: keys.map { counts[$0] ?? 0 })
         }
         func categorical(_ name: String, labels: [String], counts: [Double]) -> FeatureDistribution {
             let kept = zip(labels, counts).filter { $0.1 > 0 }

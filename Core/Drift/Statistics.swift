@@ -19,7 +19,7 @@ public struct WeightedSample: Codable, Sendable, Equatable {
         var merged: [Double: Double] = [:]
         for value in observations where value.isFinite { merged[value, default: 0] += 1 }
         let keys = merged.keys.sorted()
-        self.init(values: keys, counts: keys.map { merged[$0]! })
+        self.init(values: keys, counts: keys.map { merged[$0] ?? 0 })
     }
 
     public var total: Double { counts.reduce(0, +) }

@@ -98,6 +98,11 @@ public struct HTTPRequest: Sendable {
         return value
     }
 
+    /// A bounded integer query parameter that has a default.
+    public func integer(_ name: String, orDefault fallback: Int, in range: ClosedRange<Int>) throws(FunctionError) -> Int {
+        try integer(name, default: fallback, in: range) ?? fallback
+    }
+
     public func number(_ name: String) throws(FunctionError) -> Double? {
         guard let text = query[name] else { return nil }
         guard let value = Double(text), value.isFinite else {

@@ -254,7 +254,7 @@ public final class DatasetImporter {
         }
         tables["movie_genres"] = try database.copyIn("COPY movie_genres (movie_id, genre_id) FROM STDIN WITH (FORMAT binary, FREEZE)") { writer throws(FunctionError) in
             for (movie, names) in movieGenres {
-                for id in Set(names.map { genreNames[$0]! }).sorted() {
+                for id in Set(names.compactMap { genreNames[$0] }).sorted() {
                     try writer.beginRow(fields: 2)
                     writer.int32(movie)
                     writer.int16(id)

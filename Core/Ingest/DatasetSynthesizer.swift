@@ -128,7 +128,7 @@ public struct DatasetSynthesizer {
         var movieBias = [Float](repeating: 0, count: movieCount)
         var movieFactors = [Float](repeating: 0, count: movieCount * rank)
         for index in 0..<movieCount {
-            movieBias[index] = Float(random.normal() * 0.45 + weights[index] / weights.max()! * 0.3)
+            movieBias[index] = Float(random.normal() * 0.45 + weights[index] / (weights.max() ?? 1) * 0.3)
             for f in 0..<rank { movieFactors[index * rank + f] = Float(random.normal() * 0.4) }
         }
 

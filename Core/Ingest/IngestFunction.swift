@@ -77,13 +77,13 @@ public final class IngestFunction: FunctionHandler {
             let input = try JSON.decodeRequest(Ratings.RateRequest.self, from: body)
             return .json(try Ratings.rate(input, database: try database()))
         case .generate:
-            let size = try request.integer("batch_size", default: 1000, in: 1...Ratings.maximumGenerateBatch)!
+            let size = try request.integer("batch_size", orDefault: 1000, in: 1...Ratings.maximumGenerateBatch)
             let shift = try request.number("shift") ?? 0
             let seed = try request.integer("seed", in: 0...Int.max).map { UInt64($0) }
-            let spread = try request.integer("spread_days", default: 1, in: 1...365)!
+            let spread = try request.integer("spread_days", orDefault: 1, in: 1...365)
             return .json(try Ratings.generate(batchSize: size, shift: shift, seed: seed, database: try database(), spreadDays: spread))
         case .random:
-            let n = try request.integer("n", default: 10, in: 1...Ratings.maximumRandomSample)!
+            let n = try request.integer("n", orDefault: 10, in: 1...Ratings.maximumRandomSample)
             let user = try request.integer("user_id", in: 1...Int(Int32.max))
             let rows = try Ratings.random(n: n, userId: user, database: try database())
             return .json(RandomAnswer(count: rows.count, ratings: rows))

@@ -159,7 +159,7 @@ public enum Ratings {
                 SELECT user_id, movie_id, rating FROM ratings TABLESAMPLE SYSTEM ($1) REPEATABLE ($2) ORDER BY random() LIMIT $3
                 """, [percent, Int(random.below(1 << 30)), n])
         }
-        return (0..<rows.count).map { SampledRating(user: rows.int($0, 0)!, movie: rows.int($0, 1)!, rating: rows.double($0, 2)!) }
+        return (0..<rows.count).map { SampledRating(user: rows.int($0, 0) ?? 0, movie: rows.int($0, 1) ?? 0, rating: rows.double($0, 2) ?? 0) }
     }
 
     // MARK: random
@@ -187,7 +187,7 @@ public enum Ratings {
             if rows.count == 0, try database.execute("SELECT 1 FROM users WHERE user_id = $1", [userId]).count == 0 {
                 throw FunctionError.notFound("user \(userId) has no ratings")
             }
-            keys = (0..<rows.count).map { (rows.int($0, 0)!, rows.int($0, 1)!) }
+            keys = (0..<rows.count).map { (rows.int($0, 0) ?? 0, rows.int($0, 1) ?? 0) }
         } else {
             keys = try sample(n, database: database, random: &generator).map { ($0.user, $0.movie) }
         }
@@ -198,8 +198,8 @@ public enum Ratings {
             JOIN ratings r USING (user_id, movie_id) JOIN movies m ON m.movie_id = r.movie_id
             """, [SQLArray(keys.map(\.0)), SQLArray(keys.map(\.1))])
         return try rows.map { row throws(FunctionError) in
-            RandomRating(userId: row.int(0)!, movieId: row.int(1)!, title: row.string(2)!, genres: row.string(3)!,
-                         rating: row.double(4)!, timestamp: Int64(row.int(5)!))
+            RandomRating(userId: row.int(0) ?? 0, movieId: row.int(1) ?? 0, title: row.string(2) ?? "", genres: row.string(3) ?? "",
+                         rating: row.double(4) ?? 0, timestamp: Int64(row.int(5) ?? 0))
         }
     }
 

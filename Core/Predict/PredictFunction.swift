@@ -35,6 +35,9 @@ public final class PredictFunction: FunctionHandler {
         if let connection, connection.isAlive { return connection }
         let database = try Database.fromEnvironment()
         try Migrations.apply(to: database)
+        // This session only appends to the recommendation log: losing its last entries in a crash
+        // is acceptable, waiting for a WAL flush on every request is not.
+        try database.execute("SET synchronous_commit = off")
         connection = database
         return database
     }
@@ -128,7 +131,7 @@ public final class PredictFunction: FunctionHandler {
         let actual = seen.first { $0.0 == movie }.map { Double($0.1) }
         guard let champion = try cache.champion(database: database, store: store) else {
             let stats = try database.execute("SELECT count, sum FROM movie_stats WHERE movie_id = $1", [movie])
-            let mean = stats.count > 0 && (stats.int(0, 0) ?? 0) > 0 ? stats.double(0, 1)! / stats.double(0, 0)! : nil
+            let mean = stats.count > 0 && (stats.int(0, 0) ?? 0) > 0 ? (stats.double(0, 1) ?? 0) / (stats.double(0, 0) ?? 1) : nil
             return SinglePrediction(userId: Int(user), movieId: Int(movie), title: title, score: mean ?? 0, wasImpossible: true,
                                     method: "movie_mean_no_model", modelVersion: nil, actualRating: actual)
         }
@@ -257,9 +260,12 @@ public final class PredictFunction: FunctionHandler {
 
     /// Titles and genres by id (nil: the whole catalogue).
     func movies(_ ids: [Int32]?, database: Database) throws(FunctionError) -> [Int32: Movie] {
-        let rows = ids == nil
-            ? try database.execute("SELECT movie_id, title, genres FROM movies")
-            : try database.execute("SELECT movie_id, title, genres FROM movies WHERE movie_id = ANY($1::int[])", [SQLArray(ids!.map(Int.init))])
+        let rows: ResultSet
+        if let ids {
+            rows = try database.execute("SELECT movie_id, title, genres FROM movies WHERE movie_id = ANY($1::int[])", [SQLArray(ids.map(Int.init))])
+        } else {
+            rows = try database.execute("SELECT movie_id, title, genres FROM movies")
+        }
         var result: [Int32: Movie] = [:]
         for index in 0..<rows.count {
             result[Int32(rows.int(index, 0) ?? 0)] = Movie(title: rows.string(index, 1) ?? "", genres: rows.string(index, 2) ?? "")

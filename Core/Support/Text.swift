@@ -3,7 +3,7 @@ extension StringProtocol {
     public var trimmed: String {
         let isSpace: (Character) -> Bool = { $0.isWhitespace }  // "\r\n" is one Character
         guard let first = firstIndex(where: { !isSpace($0) }) else { return "" }
-        let last = lastIndex(where: { !isSpace($0) })!
+        let last = lastIndex(where: { !isSpace($0) }) ?? first
         return String(self[first...last])
     }
 }

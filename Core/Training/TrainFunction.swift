@@ -60,11 +60,11 @@ public final class TrainFunction: FunctionHandler {
             let registry = Registry(database: try database())
             guard let run = try registry.run(id: query["run_id"]) else {
                 throw query["run_id"] == nil ? FunctionError.notFound("no training run yet; start one with POST /training/")
-                                             : FunctionError.notFound("no training run '\(query["run_id"]!)'")
+                                             : FunctionError.notFound("no training run '\(query["run_id"] ?? "")'")
             }
             return .json(run)
         case .runs:
-            let limit = try HTTPRequest(method: "GET", path: "/", query: query).integer("limit", default: 50, in: 1...1000)!
+            let limit = try HTTPRequest(method: "GET", path: "/", query: query).integer("limit", orDefault: 50, in: 1...1000)
             return .json(RunList(runs: try Registry(database: try database()).runs(limit: limit)))
         case .models:
             return .json(try Registry(database: try database()).models())
