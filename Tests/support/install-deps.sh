@@ -19,3 +19,6 @@ command -v aws >/dev/null 2>&1 || python3 -m pip install -q awscli
 # The reference implementations the parity tests and benchmarks run beside ours.
 python3 -c "import surprise" >/dev/null 2>&1 || python3 -m pip install -q scikit-surprise
 python3 -c "import scipy" >/dev/null 2>&1 || python3 -m pip install -q scipy
+# The deployment template's checks.
+command -v cfn-lint >/dev/null 2>&1 || python3 -m pip install -q cfn-lint
+python3 -c "import samtranslator" >/dev/null 2>&1 || python3 -m pip install -q aws-sam-translator
