@@ -34,6 +34,9 @@ public struct TrainRequest: Codable, Sendable {
         public var knn: KNNParameters
         public var force: Bool
         public var rankingUsers: Int
+        public var minUserRatings: Int
+        public var minMovieRatings: Int
+        public var sampleSize: Int?
     }
 
     /// Checks every field and fills in defaults; errors say which field and why.
@@ -58,7 +61,8 @@ public struct TrainRequest: Codable, Sendable {
         let knn = self.knn ?? KNNParameters()
         try knn.validate()
         return Resolved(algorithms: algorithms, folds: folds, seed: seed ?? 42, metric: metric, svd: svd, knn: knn,
-                        force: force ?? false, rankingUsers: rankingUsers)
+                        force: force ?? false, rankingUsers: rankingUsers, minUserRatings: minUserRatings ?? 0,
+                        minMovieRatings: minMovieRatings ?? 0, sampleSize: sampleSize)
     }
 }
 

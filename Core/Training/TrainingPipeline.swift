@@ -89,7 +89,8 @@ public struct TrainingPipeline {
 
     private func execute(started: Double) throws(FunctionError) {
         let (all, fingerprint) = try RatingLoader.load(database)
-        let data = RatingLoader.filter(all, minUserRatings: 0, minMovieRatings: 0, sampleSize: nil, seed: settings.seed)
+        let data = RatingLoader.filter(all, minUserRatings: settings.minUserRatings, minMovieRatings: settings.minMovieRatings,
+                                       sampleSize: settings.sampleSize, seed: settings.seed)
         guard data.count >= max(settings.folds * 2, 10) else {
             throw FunctionError.conflict("only \(data.count) ratings to train on; import data first (POST /ingest)")
         }

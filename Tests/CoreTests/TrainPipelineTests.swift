@@ -118,6 +118,18 @@ import Testing
         #expect(try Registry(database: world.database).champion()?.runId == "ok")
     }
 
+    @Test func filtersAndSamplesAreApplied() throws {
+        let world = try world(ratings: 5_000)
+        let run = try TrainingPipeline(database: world.database, store: world.store,
+                                       settings: try settings(#"{"models": ["normal"], "ranking_users": 0, "sample_size": 2000, "min_user_ratings": 20}"#), runID: "sampled").run()
+        #expect(run.data?["ratings"]?.int == 2_000)
+        #expect(run.data?["all_ratings"]?.int == 5_000)
+        let strict = try TrainingPipeline(database: world.database, store: world.store,
+                                          settings: try settings(#"{"models": ["normal"], "ranking_users": 0, "min_movie_ratings": 10}"#), runID: "filtered").run()
+        let kept = try world.database.execute("SELECT sum(count) FROM movie_stats WHERE count >= 10").int(0, 0)
+        #expect(strict.data?["ratings"]?.int == kept)
+    }
+
     @Test func anEmptyDatabaseSaysImportFirst() throws {
         let world = try world(ratings: 0)
         do {
