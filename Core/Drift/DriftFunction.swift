@@ -17,29 +17,22 @@ public final class DriftFunction: FunctionHandler {
         return router
     }()
 
-    private var connection: Database?
+    private let connection: DatabaseHandle
     private var artifacts: ArtifactStore??
     /// Overridable for tests: "now" in epoch seconds.
     var clock: () -> Int64 = { Int64(Date().timeIntervalSince1970) }
 
     public init(requireDatabase: Bool = false) throws(FunctionError) {
-        if requireDatabase && environment("DATABASE_URL") == nil {
-            throw FunctionError.dependencyDown("DATABASE_URL is not set; the drift function needs PostgreSQL")
-        }
+        try DatabaseHandle.requireConfiguration(requireDatabase, function: "drift")
+        connection = DatabaseHandle()
     }
 
     public init(database: Database, store: ArtifactStore?) {
-        connection = database
+        connection = DatabaseHandle(database)
         artifacts = .some(store)
     }
 
-    func database() throws(FunctionError) -> Database {
-        if let connection, connection.isAlive { return connection }
-        let database = try Database.fromEnvironment()
-        try Migrations.apply(to: database)
-        connection = database
-        return database
-    }
+    func database() throws(FunctionError) -> Database { try connection.get() }
 
     /// The artifact store when one is configured; drift works without it (no S3 copies then).
     func store() throws(FunctionError) -> ArtifactStore? {
@@ -54,29 +47,13 @@ public final class DriftFunction: FunctionHandler {
         case .http(let request):
             let action = try Self.routes.match(request)
             var query = request.query
-            if action == .setBaseline, !request.body.isEmpty,
-               let body = try? JSONDecoder().decode([String: JSONValue].self, from: request.body) {
-                for (key, value) in body { if let text = scalar(value) { query[key] = text } }
+            if action == .setBaseline, !request.body.isEmpty, let body = try? DirectEvent.parse(request.body) {
+                query.merge(body.query) { _, fromBody in fromBody }
             }
             return try perform(action, query: query)
         case .direct(let data):
-            let envelope = try JSON.decodeRequest(IngestFunction.DirectEnvelope.self, from: data)
-            let name = envelope.action ?? "drift"
-            guard let action = Action(rawValue: name) else {
-                throw FunctionError.invalidInput("unknown action '\(name)'; use one of \(Action.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            var query: [String: String] = [:]
-            for (key, value) in envelope.parameters { if let text = scalar(value) { query[key] = text } }
-            return try perform(action, query: query)
-        }
-    }
-
-    private func scalar(_ value: JSONValue) -> String? {
-        switch value {
-        case .string(let text): return text
-        case .number(let n): return n.rounded() == n && abs(n) < 1e15 ? String(Int64(n)) : String(n)
-        case .bool(let flag): return String(flag)
-        default: return nil
+            let event = try DirectEvent.parse(data)
+            return try perform(try event.action(Action.self, default: .drift), query: event.query)
         }
     }
 

@@ -16,24 +16,14 @@ public final class IngestFunction: FunctionHandler {
         return router
     }()
 
-    private var connection: Database?
+    private let connection = DatabaseHandle()
 
-    /// - Parameter requireDatabase: fail at start-up when `DATABASE_URL` is missing, as a
-    ///   deployed function should (the Runtime API then reports an init error).
+    /// - Parameter requireDatabase: fail at start-up when `DATABASE_URL` is missing.
     public init(requireDatabase: Bool = false) throws(FunctionError) {
-        if requireDatabase && environment("DATABASE_URL") == nil {
-            throw FunctionError.dependencyDown("DATABASE_URL is not set; the ingest function needs PostgreSQL")
-        }
+        try DatabaseHandle.requireConfiguration(requireDatabase, function: "ingest")
     }
 
-    /// The connection, opened (and the schema migrated) on first use; reopened if it dropped.
-    func database() throws(FunctionError) -> Database {
-        if let connection, connection.isAlive { return connection }
-        let database = try Database.fromEnvironment()
-        try Migrations.apply(to: database)
-        connection = database
-        return database
-    }
+    func database() throws(FunctionError) -> Database { try connection.get() }
 
     func storage() throws(FunctionError) -> S3Client { try S3Client.fromEnvironment() }
 
@@ -43,24 +33,8 @@ public final class IngestFunction: FunctionHandler {
             let action = try Self.routes.match(request)
             return try perform(action, body: request.body, query: request.query)
         case .direct(let data):
-            let envelope = try JSON.decodeRequest(DirectEnvelope.self, from: data)
-            guard let name = envelope.action else {
-                throw FunctionError.invalidInput("a direct event needs \"action\": one of \(Action.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            guard let action = Action(rawValue: name) else {
-                throw FunctionError.invalidInput("unknown action '\(name)'; use one of \(Action.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            // Direct events carry query-style parameters in the event itself.
-            var query: [String: String] = [:]
-            for (key, value) in envelope.parameters {
-                switch value {
-                case .string(let text): query[key] = text
-                case .number(let number): query[key] = number.rounded() == number ? String(Int64(number)) : String(number)
-                case .bool(let flag): query[key] = String(flag)
-                default: break
-                }
-            }
-            return try perform(action, body: data, query: query)
+            let event = try DirectEvent.parse(data)
+            return try perform(try event.action(Action.self), body: data, query: event.query)
         }
     }
 
@@ -93,16 +67,4 @@ public final class IngestFunction: FunctionHandler {
     }
 
     struct RandomAnswer: Codable { var count: Int; var ratings: [Ratings.RandomRating] }
-
-    /// The `action` of a direct event, plus its scalar fields for actions that take query parameters.
-    struct DirectEnvelope: Decodable {
-        var action: String?
-        var parameters: [String: JSONValue]
-
-        init(from decoder: Decoder) throws {
-            let all = try decoder.singleValueContainer().decode([String: JSONValue].self)
-            action = all["action"]?.stringValue
-            parameters = all.filter { $0.key != "action" }
-        }
-    }
 }

@@ -11,35 +11,31 @@ public final class PredictFunction: FunctionHandler {
         return router
     }()
 
-    private var connection: Database?
+    private let connection: DatabaseHandle
     let cache: ChampionCache
     private var artifacts: ArtifactStore?
     /// The recommendation log keeps about this many rows; older ones are trimmed as it grows.
     static let logCapacity = 1_000_000
 
     public init(requireDatabase: Bool = false) throws(FunctionError) {
-        if requireDatabase && environment("DATABASE_URL") == nil {
-            throw FunctionError.dependencyDown("DATABASE_URL is not set; the predict function needs PostgreSQL")
-        }
+        try DatabaseHandle.requireConfiguration(requireDatabase, function: "predict")
+        connection = DatabaseHandle(prepare: Self.prepare)
         cache = ChampionCache()
     }
 
     /// With its parts given rather than read from the environment (tests, the local runner).
     public init(database: Database, store: ArtifactStore?, cache: ChampionCache) {
-        connection = database
+        connection = DatabaseHandle(database, prepare: Self.prepare)
         artifacts = store
         self.cache = cache
     }
 
-    func database() throws(FunctionError) -> Database {
-        if let connection, connection.isAlive { return connection }
-        let database = try Database.fromEnvironment()
-        try Migrations.apply(to: database)
-        // This session only appends to the recommendation log: losing its last entries in a crash
-        // is acceptable, waiting for a WAL flush on every request is not.
+    func database() throws(FunctionError) -> Database { try connection.get() }
+
+    /// This session only appends to the recommendation log: losing its last entries in a crash
+    /// is acceptable, waiting for a WAL flush on every request is not.
+    static func prepare(_ database: Database) throws(FunctionError) {
         try database.execute("SET synchronous_commit = off")
-        connection = database
-        return database
     }
 
     func store() throws(FunctionError) -> ArtifactStore {
@@ -55,12 +51,7 @@ public final class PredictFunction: FunctionHandler {
             let action = try Self.routes.match(request)
             return try perform(action, body: request.body, context: context)
         case .direct(let data):
-            let envelope = try JSON.decodeRequest(IngestFunction.DirectEnvelope.self, from: data)
-            let name = envelope.action ?? "predict"
-            guard let action = Action(rawValue: name) else {
-                throw FunctionError.invalidInput("unknown action '\(name)'; use predict or batch")
-            }
-            return try perform(action, body: data, context: context)
+            return try perform(try DirectEvent.parse(data).action(Action.self, default: .predict), body: data, context: context)
         }
     }
 

@@ -13,21 +13,13 @@ public final class TrainFunction: FunctionHandler {
         return router
     }()
 
-    private var connection: Database?
+    private let connection = DatabaseHandle()
 
     public init(requireDatabase: Bool = false) throws(FunctionError) {
-        if requireDatabase && environment("DATABASE_URL") == nil {
-            throw FunctionError.dependencyDown("DATABASE_URL is not set; the train function needs PostgreSQL")
-        }
+        try DatabaseHandle.requireConfiguration(requireDatabase, function: "train")
     }
 
-    func database() throws(FunctionError) -> Database {
-        if let connection, connection.isAlive { return connection }
-        let database = try Database.fromEnvironment()
-        try Migrations.apply(to: database)
-        connection = database
-        return database
-    }
+    func database() throws(FunctionError) -> Database { try connection.get() }
 
     public func handle(_ event: Event, context: InvocationContext) throws(FunctionError) -> Reply {
         switch event {
@@ -35,15 +27,8 @@ public final class TrainFunction: FunctionHandler {
             let action = try Self.routes.match(request)
             return try perform(action, body: request.body.isEmpty ? Data("{}".utf8) : request.body, query: request.query, context: context)
         case .direct(let data):
-            let envelope = try JSON.decodeRequest(IngestFunction.DirectEnvelope.self, from: data)
-            let name = envelope.action ?? "train"
-            guard let action = Action(rawValue: name) else {
-                throw FunctionError.invalidInput("unknown action '\(name)'; use one of \(Action.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            var query: [String: String] = [:]
-            if case .string(let id)? = envelope.parameters["run_id"] { query["run_id"] = id }
-            if case .number(let n)? = envelope.parameters["limit"] { query["limit"] = String(Int(n)) }
-            return try perform(action, body: data, query: query, context: context)
+            let event = try DirectEvent.parse(data)
+            return try perform(try event.action(Action.self, default: .train), body: data, query: event.query, context: context)
         }
     }
 
