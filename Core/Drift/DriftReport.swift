@@ -127,7 +127,8 @@ public enum DriftCheck {
     static func histogramSVG(_ reference: FeatureDistribution, _ current: FeatureDistribution, escape: (String) -> String) -> String {
         var labels: [String], ref: [Double], cur: [Double]
         if reference.kind == .categorical {
-            labels = Array(Set(reference.labels).union(current.labels)).sorted()
+            // The feature's own order (hours, weekdays Monday first, genres), then labels only the current window has.
+            labels = reference.labels + current.labels.filter { !reference.labels.contains($0) }
             let r = reference.byLabel, c = current.byLabel
             ref = labels.map { r[$0] ?? 0 }; cur = labels.map { c[$0] ?? 0 }
         } else if Set(reference.values).union(current.values).count <= 24 {
