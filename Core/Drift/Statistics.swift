@@ -165,7 +165,7 @@ public enum DriftStatistics {
 
     /// Durbin's matrix algorithm (Marsaglia, Tsang and Wang): Pr(D_n ≤ d).
     static func durbinMTW(_ n: Int, _ d: Double) -> Double {
-        let e128 = 128, ep128 = ldexp(1.0, 128), em128 = ldexp(1.0, -128)
+        let e128 = 128, ep128 = scalbn(1.0, 128), em128 = scalbn(1.0, -128)
         let nd = Double(n) * d
         if d >= 1 { return 1 }
         if nd <= 0.5 { return 0 }
@@ -211,13 +211,13 @@ public enum DriftStatistics {
             p = Double(i) * p / Double(n)
             if abs(p) < em128 { p *= ep128; exponent -= e128 }
         }
-        if exponent != 0 { p = ldexp(p, Int32(exponent)) }
+        if exponent != 0 { p = scalbn(p, Int32(exponent)) }
         return clip(p)
     }
 
     /// Pomeranz's recursion: Pr(D_n ≤ x).
     static func pomeranz(_ n: Int, _ x: Double) -> Double {
-        let e128 = 128, ep128 = ldexp(1.0, 128), em128 = ldexp(1.0, -128)
+        let e128 = 128, ep128 = scalbn(1.0, 128), em128 = scalbn(1.0, -128)
         let t = Double(n) * x
         let ll = Int(t.rounded(.down))
         let f = t - Double(ll)
@@ -281,7 +281,7 @@ public enum DriftStatistics {
             if abs(answer) > ep128 { answer *= em128; exponent += e128 }
             answer *= Double(m)
         }
-        if exponent != 0 { answer = ldexp(answer, Int32(exponent)) }
+        if exponent != 0 { answer = scalbn(answer, Int32(exponent)) }
         return clip(answer)
     }
 
