@@ -121,6 +121,7 @@ public struct TrainingPipeline {
                 results[position].append(FoldResult(fold: index, rmse: metrics.rmse, mae: metrics.mae, impossible: metrics.impossible,
                                                     fitSeconds: testStart - fitStart, testSeconds: monotonicSeconds() - testStart))
                 variants[position] = model.variant
+                releaseFreedMemory()
                 if index == 0 {
                     if settings.rankingUsers > 0 {
                         rankings[position] = RankingMetrics.evaluate(model, train: fold.train, test: fold.test, sampleUsers: settings.rankingUsers, seed: settings.seed)
@@ -271,6 +272,20 @@ public struct TrainingPipeline {
 
     static func format(_ value: Double) -> String { String(Double(Int((value * 10_000).rounded())) / 10_000) }
 }
+
+/// Hands memory freed by a finished fit back to the system. glibc keeps freed blocks in the
+/// worker threads' arenas (and raises its mmap threshold after large frees), so without this
+/// the process keeps each fold's peak: 3.4 GB instead of 2 on MovieLens-20M.
+func releaseFreedMemory() {
+    #if os(Linux)
+    _ = glibcMallocTrim(0)
+    #endif
+}
+
+#if os(Linux)
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif
 
 func encoded(_ value: JSONValue) throws(FunctionError) -> Data {
     do { return try JSON.encode(value, pretty: true) } catch { throw .internal("cannot encode: \(error)") }
