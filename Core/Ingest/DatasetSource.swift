@@ -11,7 +11,19 @@ enum DatasetSource {
             guard stat(source, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
                 throw FunctionError.invalidInput("source '\(source)' is not a directory; give a local directory or s3://bucket/prefix/")
             }
-            return (source, {})
+            guard let legacy = LegacyFormat.detect(source) else { return (source, {}) }
+            // ml-1m / ml-100k: rewritten once into the CSV layout, then imported like the rest.
+            let directory = try temporaryDirectory("/tmp/movierec-legacy-XXXXXX")
+            let cleanup = {
+                for name in ["movies.csv", "ratings.csv"] { unlink(directory + "/" + name) }
+                rmdir(directory)
+            }
+            Log.info("converting", ["format": .string(legacy.rawValue), "source": .string(source)])
+            do { try legacy.convert(source, into: directory) } catch {
+                cleanup()
+                throw error
+            }
+            return (directory, cleanup)
         }
         guard let storage else { throw FunctionError.dependencyDown("no artifact store is configured to read \(source)") }
         let client = try storage()
@@ -26,9 +38,7 @@ enum DatasetSource {
         guard !found.isEmpty else {
             throw FunctionError.notFound("no MovieLens files (movies.csv, ratings.csv, ...) under \(source)")
         }
-        var template = Array("/tmp/movierec-import-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw FunctionError.internal("cannot make a temporary directory") }
-        let directory = String(cString: made)
+        let directory = try temporaryDirectory("/tmp/movierec-import-XXXXXX")
         let cleanup = {
             for name in wanted { unlink(directory + "/" + name) }
             rmdir(directory)
@@ -44,5 +54,11 @@ enum DatasetSource {
             throw error
         }
         return (directory, cleanup)
+    }
+
+    static func temporaryDirectory(_ pattern: String) throws(FunctionError) -> String {
+        var template = Array(pattern.utf8CString)
+        guard let made = mkdtemp(&template) else { throw FunctionError.internal("cannot make a temporary directory") }
+        return String(cString: made)
     }
 }

@@ -273,3 +273,51 @@ import Testing
         #expect(try database.execute("SELECT status, error FROM imports ORDER BY import_id").map { row throws(FunctionError) in row.string(0)! } == ["succeeded", "failed", "succeeded"])
     }
 }
+
+/// ml-1m and ml-100k: their own separators and ISO-8859-1 text, rewritten into the CSV layout.
+@Suite struct LegacyFormatTests {
+    func write(_ files: [String: [UInt8]]) throws -> String {
+        let directory = TestServices.temporaryDirectory()
+        for (name, bytes) in files { try Data(bytes).write(to: URL(fileURLWithPath: directory + "/" + name)) }
+        return directory
+    }
+
+    func latin1(_ text: String) -> [UInt8] { text.unicodeScalars.map { UInt8($0.value) } }
+
+    @Test func ml1mImports() throws {
+        let (database, _) = try TestServices.migratedDatabase()
+        let directory = try write([
+            "movies.dat": latin1("1::Toy Story (1995)::Animation|Children's|Comedy\n2::Café, The (1998)::Drama\n"),
+            "ratings.dat": latin1("1::1::5::978300760\n1::2::3::978302109\n2::1::4::978301968\n"),
+            "users.dat": latin1("1::F::1::10::48067\n"),
+        ])
+        let result = try DatasetImporter.run(ImportRequest(source: directory, dataset: "ml-1m"), database: database, storage: nil)
+        #expect(result.tables["movies"] == 2 && result.tables["ratings"] == 3 && result.tables["users"] == 2)
+        #expect(try database.execute("SELECT title FROM movies WHERE movie_id = 2").string(0, 0) == "Café, The (1998)")
+        #expect(try database.execute("SELECT count(*) FROM movie_genres WHERE movie_id = 1").int(0, 0) == 3)
+        #expect(try DatasetImporter.run(ImportRequest(source: directory), database: database, storage: nil).status == "unchanged")
+    }
+
+    @Test func ml100kImports() throws {
+        let (database, _) = try TestServices.migratedDatabase()
+        let flags = { (on: [Int]) in (0..<19).map { on.contains($0) ? "1" : "0" }.joined(separator: "|") }
+        let directory = try write([
+            "u.item": latin1("1|Toy Story (1995)|01-Jan-1995||http://us.imdb.com/M/title-exact?Toy%20Story%20(1995)|\(flags([3, 4, 5]))\n2|Señor (1996)|01-Jan-1996||x|\(flags([8]))\n"),
+            "u.data": latin1("196\t1\t3\t881250949\n186\t2\t5\t891717742\n196\t2\t1\t881250950\n"),
+        ])
+        let result = try DatasetImporter.run(ImportRequest(source: directory, dataset: "ml-100k"), database: database, storage: nil)
+        #expect(result.tables["ratings"] == 3 && result.tables["movies"] == 2)
+        #expect(try database.execute("SELECT title, genres FROM movies WHERE movie_id = 2").string(0, 0) == "Señor (1996)")
+        #expect(try database.execute("SELECT genres FROM movies WHERE movie_id = 1").string(0, 0) == "Animation|Children's|Comedy")
+    }
+
+    @Test func aBadLegacyLineNamesTheOriginalFile() throws {
+        let (database, _) = try TestServices.migratedDatabase()
+        let directory = try write(["movies.dat": latin1("1::Toy Story (1995)::Comedy\n"), "ratings.dat": latin1("1::1::5::978300760\n1::1::5\n")])
+        do { _ = try DatasetImporter.run(ImportRequest(source: directory), database: database, storage: nil); Issue.record("imported") } catch {
+            #expect(error.status == 422)
+            #expect(error.message.hasPrefix("ratings.dat line 2"), "\(error.message)")
+        }
+        #expect(try database.execute("SELECT count(*) FROM ratings").int(0, 0) == 0)
+    }
+}
