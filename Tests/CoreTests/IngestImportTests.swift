@@ -216,6 +216,19 @@ import Testing
         }
     }
 
+    @Test func oneImportAtATime() throws {
+        let (database, url) = try TestServices.migratedDatabase()
+        let other = try Database(url: url)
+        #expect(try other.tryAdvisoryLock(Migrations.LockKey.datasetImport))
+        let source = try TinyDataset().write()
+        do { _ = try DatasetImporter.run(ImportRequest(source: source), database: database, storage: nil); Issue.record("imported beside another import") } catch {
+            #expect(error.status == 409)
+            #expect(error.message.contains("another import is running"))
+        }
+        try other.advisoryUnlock(Migrations.LockKey.datasetImport)
+        #expect(try DatasetImporter.run(ImportRequest(source: try TinyDataset().write()), database: database, storage: nil).status == "succeeded")
+    }
+
     @Test func importsFromS3() throws {
         let (database, _) = try TestServices.migratedDatabase()
         let client = try TestServices.s3Client()
