@@ -151,6 +151,8 @@ public enum Ratings {
         let tuples = pages.double(0, 1) ?? 0
         let rows: ResultSet
         if tuples < 50_000 {
+            // random() follows the generator, so a seeded run is repeatable.
+            try database.execute("SELECT setseed($1)", [Double(random.below(1 << 30)) / Double(1 << 30)])
             rows = try database.execute("SELECT user_id, movie_id, rating FROM ratings ORDER BY random() LIMIT $1", [n])
         } else {
             // Several blocks per wanted row, so that rows of one user (stored together) do not dominate.
