@@ -126,15 +126,15 @@ private struct SGDState: @unchecked Sendable {
             let pu = UnsafeMutableRawPointer(p + u * stride), qi = UnsafeMutableRawPointer(q + i * stride)
             var acc = SIMD8<Float>()
             for lane in 0..<lanes {
-                acc += pu.load(fromByteOffset: lane * 32, as: SIMD8<Float>.self) * qi.load(fromByteOffset: lane * 32, as: SIMD8<Float>.self)
+                acc += pu.loadUnaligned(fromByteOffset: lane * 32, as: SIMD8<Float>.self) * qi.loadUnaligned(fromByteOffset: lane * 32, as: SIMD8<Float>.self)
             }
             let e = block.ratings[index] - (mu + bu[u] + bi[i] + acc.sum())
             bu[u] += lr * (e - reg * bu[u])
             bi[i] += lr * (e - reg * bi[i])
             let ev = SIMD8<Float>(repeating: e)
             for lane in 0..<lanes {
-                let puf = pu.load(fromByteOffset: lane * 32, as: SIMD8<Float>.self)
-                let qif = qi.load(fromByteOffset: lane * 32, as: SIMD8<Float>.self)
+                let puf = pu.loadUnaligned(fromByteOffset: lane * 32, as: SIMD8<Float>.self)
+                let qif = qi.loadUnaligned(fromByteOffset: lane * 32, as: SIMD8<Float>.self)
                 pu.storeBytes(of: puf + lrv * (ev * qif - regv * puf), toByteOffset: lane * 32, as: SIMD8<Float>.self)
                 qi.storeBytes(of: qif + lrv * (ev * puf - regv * qif), toByteOffset: lane * 32, as: SIMD8<Float>.self)
             }
@@ -147,7 +147,7 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> 
     let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
     var acc = SIMD8<Float>()
     for lane in 0..<(count / 8) {
-        acc += ra.load(fromByteOffset: lane * 32, as: SIMD8<Float>.self) * rb.load(fromByteOffset: lane * 32, as: SIMD8<Float>.self)
+        acc += ra.loadUnaligned(fromByteOffset: lane * 32, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: lane * 32, as: SIMD8<Float>.self)
     }
     return acc.sum()
 }
