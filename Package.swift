@@ -12,6 +12,11 @@ let package = Package(
         .executable(name: "train", targets: ["Train"]),
         .executable(name: "predict", targets: ["Predict"]),
         .executable(name: "drift", targets: ["Drift"]),
+        .executable(name: "local-runner", targets: ["LocalRunner"]),
+    ],
+    dependencies: [
+        // The local runner only; the functions link no Swift package.
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -35,6 +40,8 @@ let package = Package(
         .executableTarget(name: "Train", dependencies: ["Core"], path: "Functions/Train"),
         .executableTarget(name: "Predict", dependencies: ["Core"], path: "Functions/Predict"),
         .executableTarget(name: "Drift", dependencies: ["Core"], path: "Functions/Drift"),
+        .executableTarget(name: "LocalRunner", dependencies: [.product(name: "Yams", package: "Yams")], path: "local-runner/Sources/LocalRunner",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests"),
     ]
 )

@@ -40,7 +40,9 @@ public final class TrainFunction: FunctionHandler {
             let request = try JSON.decodeRequest(TrainRequest.self, from: body)
             let settings = try request.resolved()
             let storage = try ArtifactStore.fromEnvironment()
-            return .json(try TrainingPipeline(database: try database(), store: storage, settings: settings, runID: context.requestId).run())
+            let recorded = (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .object([:])
+            return .json(try TrainingPipeline(database: try database(), store: storage, settings: settings, runID: context.requestId,
+                                              request: recorded).run())
         case .status:
             let registry = Registry(database: try database())
             guard let run = try registry.run(id: query["run_id"]) else {

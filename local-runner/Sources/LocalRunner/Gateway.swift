@@ -1,0 +1,221 @@
+import Foundation
+
+/// The HTTP side of the runner: the template's routes as API Gateway HTTP API (payload 2.0)
+/// would serve them, the Lambda Invoke API, and the runner's own `/health`.
+final class Gateway: @unchecked Sendable {
+    let template: Template
+    let pools: [String: WorkerPool]
+    let cold: [String: ColdInvoker]?
+    private let background = DispatchQueue(label: "event-invocations", attributes: .concurrent)
+
+    init(template: Template, pools: [String: WorkerPool], cold: [String: ColdInvoker]?) {
+        self.template = template
+        self.pools = pools
+        self.cold = cold
+    }
+
+    func handle(_ request: HTTPServer.Request) -> HTTPServer.Response {
+        var response: HTTPServer.Response
+        if request.path.hasPrefix("/2015-03-31/functions/") {
+            response = invokeAPI(request)
+        } else if request.method == "GET" && request.path == "/health" {
+            response = health()
+        } else {
+            response = route(request)
+        }
+        response.headers.append(("x-amzn-RequestId", UUID().uuidString.lowercased()))
+        if let origin = request.header("origin"), template.corsOrigins.contains(origin) {
+            response.headers.append(("Access-Control-Allow-Origin", origin))
+        }
+        return response
+    }
+
+    // MARK: routes
+
+    func route(_ request: HTTPServer.Request) -> HTTPServer.Response {
+        if request.method == "OPTIONS", let origin = request.header("origin"), template.corsOrigins.contains(origin) {
+            return HTTPServer.Response(status: 204, headers: [("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+                                                              ("Access-Control-Allow-Headers", "content-type"), ("Access-Control-Max-Age", "600")])
+        }
+        let path = normalised(request.path)
+        let candidates = template.functions.flatMap { function in function.routes.map { (function, $0) } }.filter { normalised($0.1.path) == path }
+        guard let (function, route) = candidates.first(where: { $0.1.method == request.method }) else {
+            return .json(candidates.isEmpty ? 404 : 405, ["message": candidates.isEmpty ? "Not Found" : "Method Not Allowed"])
+        }
+        let requestId = UUID().uuidString.lowercased()
+        let event = Self.apiGatewayEvent(request, route: route, requestId: requestId)
+        if route.async {
+            // As an Event invocation: accepted at once, run in the background; the request id is the run id.
+            background.async { [self] in _ = invoke(function, event, id: requestId) }
+            return .json(202, ["run_id": requestId, "status": "accepted", "status_url": "/training/status?run_id=\(requestId)"])
+        }
+        return Self.httpResponse(invoke(function, event, id: requestId))
+    }
+
+    func invoke(_ function: Template.Function, _ event: Data, id: String) -> Invocation.Outcome {
+        if let cold = cold?[function.logicalID] { return cold.invoke(event, timeout: function.timeout) }
+        guard let pool = pools[function.logicalID] else { return .crashed("no pool for \(function.logicalID)") }
+        return pool.invoke(event, id: id)
+    }
+
+    func normalised(_ path: String) -> String {
+        var trimmed = path
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        return trimmed
+    }
+
+    /// The event API Gateway builds: lower-case header names, duplicates comma-joined, cookies
+    /// apart, query parameters decoded, base64 for bodies that are not text, a fresh request id.
+    static func apiGatewayEvent(_ request: HTTPServer.Request, route: Template.Route, requestId: String) -> Data {
+        var headers: [String: String] = [:]
+        var cookies: [String] = []
+        for (name, value) in request.headers {
+            let key = name.lowercased()
+            if key == "cookie" { cookies += value.components(separatedBy: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }; continue }
+            headers[key] = headers[key].map { "\($0),\(value)" } ?? value
+        }
+        var query: [String: String] = [:]
+        for pair in request.rawQuery.split(separator: "&") where !pair.isEmpty {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(parts[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(parts[0])
+            let value = parts.count > 1 ? (String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(parts[1])) : ""
+            query[key] = query[key].map { "\($0),\(value)" } ?? value
+        }
+        let now = Date()
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "dd/MMM/yyyy:HH:mm:ss Z"
+        var event: [String: Any] = [
+            "version": "2.0",
+            "routeKey": route.key,
+            "rawPath": request.path,
+            "rawQueryString": request.rawQuery,
+            "headers": headers,
+            "requestContext": [
+                "accountId": "000000000000", "apiId": "local", "domainName": "127.0.0.1", "domainPrefix": "127",
+                "requestId": requestId, "routeKey": route.key, "stage": "$default",
+                "time": formatter.string(from: now), "timeEpoch": Int64(now.timeIntervalSince1970 * 1000),
+                "http": ["method": request.method, "path": request.path, "protocol": "HTTP/1.1",
+                         "sourceIp": request.remoteAddress, "userAgent": headers["user-agent"] ?? ""],
+            ],
+            "isBase64Encoded": false,
+        ]
+        if !cookies.isEmpty { event["cookies"] = cookies }
+        if !query.isEmpty { event["queryStringParameters"] = query }
+        if !request.body.isEmpty {
+            if let text = String(data: request.body, encoding: .utf8), Self.isText(headers["content-type"]) {
+                event["body"] = text
+            } else {
+                event["body"] = request.body.base64EncodedString()
+                event["isBase64Encoded"] = true
+            }
+        }
+        return (try? JSONSerialization.data(withJSONObject: event, options: [.sortedKeys])) ?? Data()
+    }
+
+    static func isText(_ contentType: String?) -> Bool {
+        guard let type = contentType?.lowercased() else { return true }
+        return type.hasPrefix("text/") || type.contains("json") || type.contains("xml") || type.contains("x-www-form-urlencoded")
+    }
+
+    /// The function's answer as API Gateway returns it: `{statusCode, headers, body}` mapped, a bare
+    /// JSON answer as 200 application/json, anything else (or a function error) 502, a timeout 504.
+    static func httpResponse(_ outcome: Invocation.Outcome) -> HTTPServer.Response {
+        switch outcome {
+        case .timedOut: return .json(504, ["message": "Endpoint request timed out"])
+        case .throttled: return .json(429, ["message": "Too Many Requests"])
+        case .crashed, .functionError: return .json(502, ["message": "Internal Server Error"])
+        case .response(let data):
+            guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+                return .json(502, ["message": "Internal Server Error"])
+            }
+            guard let document = object as? [String: Any], let status = document["statusCode"] as? Int else {
+                return HTTPServer.Response(status: 200, headers: [("Content-Type", "application/json")], body: data)
+            }
+            var headers: [(String, String)] = []
+            for (name, value) in document["headers"] as? [String: Any] ?? [:] { headers.append((name, "\(value)")) }
+            for cookie in document["cookies"] as? [String] ?? [] { headers.append(("Set-Cookie", cookie)) }
+            var body = Data()
+            if let text = document["body"] as? String {
+                if document["isBase64Encoded"] as? Bool == true {
+                    guard let decoded = Data(base64Encoded: text) else { return .json(502, ["message": "Internal Server Error"]) }
+                    body = decoded
+                } else {
+                    body = Data(text.utf8)
+                }
+            }
+            guard (100...599).contains(status) else { return .json(502, ["message": "Internal Server Error"]) }
+            return HTTPServer.Response(status: status, headers: headers, body: body)
+        }
+    }
+
+    // MARK: the Lambda Invoke API
+
+    func invokeAPI(_ request: HTTPServer.Request) -> HTTPServer.Response {
+        let parts = request.path.split(separator: "/")  // 2015-03-31, functions, NAME, invocations
+        guard request.method == "POST", parts.count == 4, parts[3] == "invocations" else {
+            return error(404, "ResourceNotFoundException", "Unknown operation \(request.method) \(request.path)")
+        }
+        let name = String(parts[2]).removingPercentEncoding ?? String(parts[2])
+        let shortName = name.split(separator: ":").last.map(String.init) ?? name  // an ARN names the function last
+        guard let function = template.function(named: shortName) else {
+            return error(404, "ResourceNotFoundException", "Function not found: \(name)")
+        }
+        guard request.body.isEmpty || (try? JSONSerialization.jsonObject(with: request.body, options: [.fragmentsAllowed])) != nil else {
+            return error(400, "InvalidRequestContentException", "Could not parse request body into json")
+        }
+        let payload = request.body.isEmpty ? Data("{}".utf8) : request.body
+        let requestId = UUID().uuidString.lowercased()
+        switch request.header("x-amz-invocation-type") ?? "RequestResponse" {
+        case "DryRun":
+            return HTTPServer.Response(status: 204, headers: [("x-amzn-RequestId", requestId)])
+        case "Event":
+            background.async { [self] in _ = invoke(function, payload, id: requestId) }
+            return HTTPServer.Response(status: 202, headers: [("x-amzn-RequestId", requestId)])
+        case "RequestResponse":
+            switch invoke(function, payload, id: requestId) {
+            case .response(let data):
+                return HTTPServer.Response(status: 200, headers: [("Content-Type", "application/json"), ("X-Amz-Executed-Version", "$LATEST")], body: data)
+            case .functionError(let data, _):
+                return HTTPServer.Response(status: 200, headers: [("Content-Type", "application/json"), ("X-Amz-Function-Error", "Unhandled"),
+                                                                  ("X-Amz-Executed-Version", "$LATEST")], body: data)
+            case .crashed(let reason):
+                let body = (try? JSONSerialization.data(withJSONObject: ["errorMessage": reason, "errorType": "Runtime.ExitError"])) ?? Data()
+                return HTTPServer.Response(status: 200, headers: [("Content-Type", "application/json"), ("X-Amz-Function-Error", "Unhandled")], body: body)
+            case .timedOut:
+                let body = (try? JSONSerialization.data(withJSONObject: ["errorMessage": "Task timed out after \(function.timeout) seconds", "errorType": "Sandbox.Timedout"])) ?? Data()
+                return HTTPServer.Response(status: 200, headers: [("Content-Type", "application/json"), ("X-Amz-Function-Error", "Unhandled")], body: body)
+            case .throttled:
+                return error(429, "TooManyRequestsException", "Rate Exceeded.")
+            }
+        default:
+            return error(400, "InvalidParameterValueException", "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun")
+        }
+    }
+
+    func error(_ status: Int, _ type: String, _ message: String) -> HTTPServer.Response {
+        .json(status, ["Type": "User", "message": message], headers: [("x-amzn-ErrorType", type)])
+    }
+
+    // MARK: health
+
+    func health() -> HTTPServer.Response {
+        var functions: [String: Any] = [:]
+        for (name, pool) in pools { functions[name] = pool.stats }
+        var status = "ok"
+        var database = "not checked"
+        if let probe = template.function(named: "ingest") {
+            let event = Data(#"{"action":"stats"}"#.utf8)
+            switch invoke(probe, event, id: UUID().uuidString.lowercased()) {
+            case .response(let data):
+                let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+                database = object?["ratings"] != nil ? "ok" : "error"
+            default: database = "error"
+            }
+        }
+        if database != "ok" { status = "degraded" }
+        return .json(status == "ok" ? 200 : 503, ["status": status, "database": database, "functions": functions,
+                                                  "routes": template.functions.flatMap { $0.routes.map(\.key) }.sorted()])
+    }
+}

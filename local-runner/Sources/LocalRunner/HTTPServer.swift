@@ -1,0 +1,238 @@
+import Foundation
+
+/// A small blocking HTTP/1.1 server: one thread per connection, keep-alive, Content-Length
+/// and chunked bodies, a body size limit. Enough for a local gateway and the Runtime API, with
+/// no dependency to build.
+final class HTTPServer: @unchecked Sendable {
+    struct Request {
+        var method: String
+        var path: String
+        var rawQuery: String
+        var headers: [(String, String)]
+        var body: Data
+        var remoteAddress: String
+
+        func header(_ name: String) -> String? {
+            let values = headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1)
+            return values.isEmpty ? nil : values.joined(separator: ",")
+        }
+    }
+
+    struct Response {
+        var status: Int
+        var headers: [(String, String)] = []
+        var body = Data()
+
+        static func json(_ status: Int, _ object: Any, headers: [(String, String)] = []) -> Response {
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+            return Response(status: status, headers: [("Content-Type", "application/json")] + headers, body: data)
+        }
+    }
+
+    let host: String
+    private(set) var port: Int
+    let maximumBody: Int
+    let handler: @Sendable (Request) -> Response
+    private var listener: Int32 = -1
+
+    init(host: String, port: Int, maximumBody: Int, handler: @escaping @Sendable (Request) -> Response) {
+        self.host = host
+        self.port = port
+        self.maximumBody = maximumBody
+        self.handler = handler
+    }
+
+    /// Binds and starts accepting on a background thread; returns the bound port.
+    @discardableResult
+    func start() throws -> Int {
+        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard listener >= 0 else { throw RunnerError("socket() failed") }
+        var yes: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw RunnerError("\(host) is not an IPv4 address") }
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0 else { throw RunnerError("cannot listen on \(host):\(port): \(String(cString: strerror(errno)))") }
+        guard listen(listener, 512) == 0 else { throw RunnerError("listen() failed") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let fd = listener
+        let thread = Thread { [self] in
+            while true {
+                var peer = sockaddr_in()
+                var peerLength = socklen_t(MemoryLayout<sockaddr_in>.size)
+                let client = withUnsafeMutablePointer(to: &peer) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(fd, $0, &peerLength) } }
+                if client < 0 { if errno == EINTR { continue }; return }
+                var one: Int32 = 1
+                setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+                inet_ntop(AF_INET, &peer.sin_addr, &text, socklen_t(INET_ADDRSTRLEN))
+                let remote = String(cString: text)
+                let worker = Thread { [self] in serve(client, remote: remote) }
+                worker.stackSize = 1 << 20
+                worker.start()
+            }
+        }
+        thread.start()
+        return port
+    }
+
+    func stop() { if listener >= 0 { shutdown(listener, Int32(SHUT_RDWR)); close(listener); listener = -1 } }
+
+    private func serve(_ fd: Int32, remote: String) {
+        defer { close(fd) }
+        var reader = Reader(fd: fd)
+        while true {
+            let request: Request
+            switch reader.readRequest(maximumBody: maximumBody, remote: remote) {
+            case .request(let parsed): request = parsed
+            case .tooLarge(let remaining):
+                // Read what the client is still sending (up to a bound) so that it sees the 413.
+                var left = min(remaining, 64 << 20)
+                var sink = [UInt8](repeating: 0, count: 65536)
+                while left > 0 {
+                    let n = recv(fd, &sink, min(sink.count, left), 0)
+                    if n <= 0 { break }
+                    left -= n
+                }
+                write(fd, Response.json(413, ["message": "Request Entity Too Large"]), keepAlive: false)
+                return
+            case .malformed:
+                write(fd, Response.json(400, ["message": "Bad Request"]), keepAlive: false)
+                return
+            case .closed:
+                return
+            }
+            let keepAlive = request.header("connection")?.lowercased() != "close"
+            let response = handler(request)
+            guard write(fd, response, keepAlive: keepAlive), keepAlive else { return }
+        }
+    }
+
+    @discardableResult
+    private func write(_ fd: Int32, _ response: Response, keepAlive: Bool) -> Bool {
+        var head = "HTTP/1.1 \(response.status) \(HTTPServer.reason(response.status))\r\n"
+        for (name, value) in response.headers where name.lowercased() != "content-length" { head += "\(name): \(value)\r\n" }
+        head += "Content-Length: \(response.body.count)\r\n"
+        if !keepAlive { head += "Connection: close\r\n" }
+        head += "\r\n"
+        var data = Data(head.utf8)
+        data.append(response.body)
+        return data.withUnsafeBytes { raw -> Bool in
+            var offset = 0
+            while offset < raw.count {
+                let n = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+    }
+
+    static func reason(_ status: Int) -> String {
+        switch status {
+        case 200: return "OK"
+        case 201: return "Created"
+        case 202: return "Accepted"
+        case 204: return "No Content"
+        case 400: return "Bad Request"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 413: return "Payload Too Large"
+        case 429: return "Too Many Requests"
+        case 500: return "Internal Server Error"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 504: return "Gateway Timeout"
+        default: return "Status"
+        }
+    }
+
+    /// Buffered request reading on one connection.
+    struct Reader {
+        enum Outcome { case request(Request), tooLarge(remaining: Int), malformed, closed }
+        let fd: Int32
+        var buffer: [UInt8] = []
+
+        init(fd: Int32) { self.fd = fd }
+
+        mutating func fill() -> Bool {
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = recv(fd, &chunk, chunk.count, 0)
+            if n <= 0 { return false }
+            buffer.append(contentsOf: chunk[0..<n])
+            return true
+        }
+
+        mutating func readRequest(maximumBody: Int, remote: String) -> Outcome {
+            var headerEnd: Int?
+            while headerEnd == nil {
+                headerEnd = find([13, 10, 13, 10])
+                if headerEnd == nil {
+                    if buffer.count > 64 * 1024 { return .malformed }
+                    if !fill() { return .closed }
+                }
+            }
+            let head = String(decoding: buffer[0..<headerEnd!], as: UTF8.self)
+            buffer.removeFirst(headerEnd! + 4)
+            var lines = head.components(separatedBy: "\r\n")
+            let requestLine = lines.removeFirst().split(separator: " ")
+            guard requestLine.count >= 2 else { return .malformed }
+            var headers: [(String, String)] = []
+            for line in lines {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+            }
+            let target = String(requestLine[1])
+            let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+            var request = Request(method: String(requestLine[0]).uppercased(), path: String(parts[0]),
+                                  rawQuery: parts.count > 1 ? String(parts[1]) : "", headers: headers, body: Data(), remoteAddress: remote)
+            if request.header("transfer-encoding")?.lowercased().contains("chunked") == true {
+                var body = [UInt8]()
+                while true {
+                    var lineEnd = find([13, 10])
+                    while lineEnd == nil { if !fill() { return .closed }; lineEnd = find([13, 10]) }
+                    let sizeText = String(decoding: buffer[0..<lineEnd!], as: UTF8.self).split(separator: ";").first ?? ""
+                    guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else { return .malformed }
+                    buffer.removeFirst(lineEnd! + 2)
+                    if size == 0 {
+                        var trailerEnd = find([13, 10])
+                        while trailerEnd == nil { if !fill() { return .closed }; trailerEnd = find([13, 10]) }
+                        buffer.removeFirst(trailerEnd! + 2)
+                        break
+                    }
+                    if body.count + size > maximumBody { return .tooLarge(remaining: 0) }
+                    while buffer.count < size + 2 { if !fill() { return .closed } }
+                    body.append(contentsOf: buffer[0..<size])
+                    buffer.removeFirst(size + 2)
+                }
+                request.body = Data(body)
+            } else if let lengthText = request.header("content-length") {
+                guard let length = Int(lengthText), length >= 0 else { return .malformed }
+                if length > maximumBody {
+                    let buffered = min(buffer.count, length)
+                    buffer.removeFirst(buffered)
+                    return .tooLarge(remaining: length - buffered)
+                }
+                while buffer.count < length { if !fill() { return .closed } }
+                request.body = Data(buffer[0..<length])
+                buffer.removeFirst(length)
+            }
+            return .request(request)
+        }
+
+        func find(_ needle: [UInt8]) -> Int? {
+            guard buffer.count >= needle.count else { return nil }
+            var index = 0
+            while index + needle.count <= buffer.count {
+                if buffer[index] == needle[0] && Array(buffer[index..<index + needle.count]) == needle { return index }
+                index += 1
+            }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,237 @@
+import Foundation
+
+/// One invocation on its way through a pool.
+final class Invocation: @unchecked Sendable {
+    enum Outcome {
+        case response(Data)
+        case functionError(Data, type: String)
+        case crashed(String)
+        case timedOut
+        case throttled
+    }
+
+    let id: String
+    let event: Data
+    let deadline: Date
+    fileprivate var picked = false
+    fileprivate var outcome: Outcome?
+
+    init(id: String, event: Data, timeout: Double) {
+        self.id = id
+        self.event = event
+        deadline = Date().addingTimeInterval(timeout)
+    }
+}
+
+/// Warm workers for one function: processes started in Runtime API mode, each against its own
+/// Runtime API endpoint (as every Lambda execution environment has its own), so the pool knows
+/// which request a crashed worker held. Invocations queue briefly when every worker is busy and
+/// the pool is at the function's concurrency, then get 429.
+final class WorkerPool: @unchecked Sendable {
+    final class Worker: @unchecked Sendable {
+        let number: Int
+        var process: Process?
+        var server: HTTPServer?
+        var current: Invocation?
+        var waiting = false
+        var lastUsed = Date()
+        init(number: Int) { self.number = number }
+    }
+
+    let function: Template.Function
+    let executable: String
+    let environment: [String: String]
+    let queueTimeout: Double
+    private let condition = NSCondition()
+    private var queue: [Invocation] = []
+    private var workers: [Worker] = []
+    private var started = 0
+    private(set) var invocations = 0
+    private(set) var coldStarts = 0
+
+    init(function: Template.Function, executable: String, environment: [String: String], queueTimeout: Double = 2) {
+        self.function = function
+        self.executable = executable
+        self.environment = environment
+        self.queueTimeout = queueTimeout
+    }
+
+    var stats: [String: Int] {
+        condition.lock(); defer { condition.unlock() }
+        return ["workers": workers.count, "busy": workers.filter { $0.current != nil }.count, "queued": queue.count,
+                "invocations": invocations, "cold_starts": coldStarts]
+    }
+
+    /// Runs one invocation to its end: the function's answer, its error, or why there is neither.
+    func invoke(_ event: Data, id: String) -> Invocation.Outcome {
+        let invocation = Invocation(id: id, event: event, timeout: function.timeout)
+        condition.lock()
+        invocations += 1
+        queue.append(invocation)
+        let idle = workers.filter { $0.current == nil }.count
+        let spawn = queue.count > idle && workers.count < function.concurrency
+        condition.broadcast()
+        condition.unlock()
+        if spawn { startWorker() }
+
+        condition.lock()
+        defer { condition.unlock() }
+        let queueDeadline = Date().addingTimeInterval(queueTimeout)
+        while !invocation.picked && invocation.outcome == nil {
+            if !condition.wait(until: queueDeadline) && !invocation.picked {
+                queue.removeAll { $0 === invocation }
+                return .throttled
+            }
+        }
+        while invocation.outcome == nil {
+            if !condition.wait(until: invocation.deadline) && invocation.outcome == nil {
+                // Lambda ends the execution environment at the timeout; so does the runner.
+                if let worker = workers.first(where: { $0.current === invocation }) {
+                    worker.current = nil
+                    worker.process?.terminate()
+                }
+                return .timedOut
+            }
+        }
+        return invocation.outcome ?? .crashed("no outcome")
+    }
+
+    func stop() {
+        condition.lock()
+        let all = workers
+        workers.removeAll()
+        condition.unlock()
+        for worker in all { worker.process?.terminate(); worker.server?.stop() }
+    }
+
+    // MARK: workers
+
+    private func startWorker() {
+        condition.lock()
+        started += 1
+        coldStarts += 1
+        let worker = Worker(number: started)
+        workers.append(worker)
+        condition.unlock()
+        let server = HTTPServer(host: "127.0.0.1", port: 0, maximumBody: 6 * 1024 * 1024) { [weak self, worker] request in
+            self?.runtimeAPI(request, worker: worker) ?? HTTPServer.Response(status: 503)
+        }
+        do {
+            let port = try server.start()
+            worker.server = server
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            var env = environment
+            env["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:\(port)"
+            env["AWS_LAMBDA_FUNCTION_NAME"] = function.logicalID
+            env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = String(function.memoryMB)
+            process.environment = env
+            process.standardOutput = FileHandle.standardError
+            process.standardError = FileHandle.standardError
+            process.terminationHandler = { [weak self, worker] process in self?.workerExited(worker, status: process.terminationStatus) }
+            try process.run()
+            worker.process = process
+            WorkerRegistry.add(process.processIdentifier)
+        } catch {
+            workerExited(worker, status: -1)
+        }
+    }
+
+    private func workerExited(_ worker: Worker, status: Int32) {
+        if let pid = worker.process?.processIdentifier { WorkerRegistry.remove(pid) }
+        condition.lock()
+        workers.removeAll { $0 === worker }
+        if let invocation = worker.current, invocation.outcome == nil {
+            invocation.outcome = .crashed("the \(function.executable) worker exited (status \(status)) during the invocation")
+        }
+        worker.current = nil
+        let replace = !queue.isEmpty && workers.count < function.concurrency
+        condition.broadcast()
+        condition.unlock()
+        worker.server?.stop()
+        if replace { startWorker() }
+    }
+
+    /// Reclaims workers idle for longer than `seconds`.
+    func reclaim(idleFor seconds: Double) {
+        condition.lock()
+        let idle = workers.filter { $0.current == nil && Date().timeIntervalSince($0.lastUsed) > seconds }
+        condition.unlock()
+        for worker in idle { worker.process?.terminate() }
+    }
+
+    // MARK: the Runtime API, per worker
+
+    private func runtimeAPI(_ request: HTTPServer.Request, worker: Worker) -> HTTPServer.Response {
+        let prefix = "/2018-06-01/runtime"
+        guard request.path.hasPrefix(prefix) else { return .json(404, ["errorMessage": "unknown path \(request.path)"]) }
+        let rest = String(request.path.dropFirst(prefix.count))
+        if request.method == "GET" && rest == "/invocation/next" {
+            condition.lock()
+            defer { condition.unlock() }
+            worker.waiting = true
+            while queue.isEmpty { condition.wait() }
+            worker.waiting = false
+            let invocation = queue.removeFirst()
+            invocation.picked = true
+            worker.current = invocation
+            worker.lastUsed = Date()
+            condition.broadcast()
+            return HTTPServer.Response(status: 200, headers: [
+                ("Content-Type", "application/json"),
+                ("Lambda-Runtime-Aws-Request-Id", invocation.id),
+                ("Lambda-Runtime-Deadline-Ms", String(Int64(invocation.deadline.timeIntervalSince1970 * 1000))),
+                ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:\(function.logicalID)"),
+                ("Lambda-Runtime-Trace-Id", "Root=1-\(String(Int(Date().timeIntervalSince1970), radix: 16))-\(invocation.id.replacingOccurrences(of: "-", with: "").prefix(24));Sampled=0"),
+            ], body: invocation.event)
+        }
+        if request.method == "POST" && rest == "/init/error" {
+            condition.lock()
+            if let invocation = worker.current, invocation.outcome == nil { invocation.outcome = .functionError(request.body, type: request.header("lambda-runtime-function-error-type") ?? "Runtime.InitError") }
+            condition.broadcast()
+            condition.unlock()
+            return .json(202, ["status": "OK"])
+        }
+        let parts = rest.split(separator: "/")
+        guard request.method == "POST", parts.count == 3, parts[0] == "invocation", parts[2] == "response" || parts[2] == "error" else {
+            return .json(404, ["errorMessage": "unknown Runtime API call \(request.method) \(request.path)"])
+        }
+        condition.lock()
+        defer { condition.unlock() }
+        guard let invocation = worker.current, invocation.id == parts[1] else {
+            return .json(400, ["errorMessage": "request \(parts[1]) is not in flight on this worker", "errorType": "InvalidRequestID"])
+        }
+        invocation.outcome = parts[2] == "response" ? .response(request.body)
+            : .functionError(request.body, type: request.header("lambda-runtime-function-error-type") ?? "Unhandled")
+        worker.current = nil
+        worker.lastUsed = Date()
+        condition.broadcast()
+        return .json(202, ["status": "OK"])
+    }
+}
+
+/// `--cold`: one process per invocation over stdin/stdout, for debugging.
+struct ColdInvoker {
+    let executable: String
+    let environment: [String: String]
+
+    func invoke(_ event: Data, timeout: Double) -> Invocation.Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.environment = environment
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.standardError
+        do { try process.run() } catch { return .crashed("cannot start \(executable): \(error)") }
+        input.fileHandleForWriting.write(event)
+        try? input.fileHandleForWriting.close()
+        let timer = DispatchWorkItem { process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        timer.cancel()
+        if process.terminationReason == .uncaughtSignal { return data.isEmpty ? .timedOut : .crashed("signal \(process.terminationStatus)") }
+        return process.terminationStatus == 0 ? .response(data) : .functionError(data, type: "Unhandled")
+    }
+}
