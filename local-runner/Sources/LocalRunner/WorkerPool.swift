@@ -15,11 +15,38 @@ final class Invocation: @unchecked Sendable {
     let deadline: Date
     fileprivate var picked = false
     fileprivate var outcome: Outcome?
+    /// Signalled when a worker picks it up or its outcome is known (waited on under the pool's mutex).
+    fileprivate let changed = ConditionVariable()
 
     init(id: String, event: Data, timeout: Double) {
         self.id = id
         self.event = event
         deadline = Date().addingTimeInterval(timeout)
+    }
+}
+
+/// A pthread mutex with condition variables bound to it: workers wait for work on one, each
+/// invocation's caller on its own, so a hand-off wakes exactly the thread it concerns.
+final class Mutex: @unchecked Sendable {
+    let raw = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init() { pthread_mutex_init(raw, nil) }
+    deinit { pthread_mutex_destroy(raw); raw.deallocate() }
+    func lock() { pthread_mutex_lock(raw) }
+    func unlock() { pthread_mutex_unlock(raw) }
+}
+
+final class ConditionVariable: @unchecked Sendable {
+    let raw = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    init() { pthread_cond_init(raw, nil) }
+    deinit { pthread_cond_destroy(raw); raw.deallocate() }
+    func signal() { pthread_cond_signal(raw) }
+    func broadcast() { pthread_cond_broadcast(raw) }
+    func wait(_ mutex: Mutex) { pthread_cond_wait(raw, mutex.raw) }
+    /// False when the date passed first.
+    func wait(_ mutex: Mutex, until date: Date) -> Bool {
+        let seconds = date.timeIntervalSince1970
+        var deadline = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
+        return pthread_cond_timedwait(raw, mutex.raw, &deadline) == 0
     }
 }
 
@@ -34,6 +61,7 @@ final class WorkerPool: @unchecked Sendable {
         var server: HTTPServer?
         var current: Invocation?
         var waiting = false
+        var alive = true
         var lastUsed = Date()
         init(number: Int) { self.number = number }
     }
@@ -42,7 +70,9 @@ final class WorkerPool: @unchecked Sendable {
     let executable: String
     let environment: [String: String]
     let queueTimeout: Double
-    private let condition = NSCondition()
+    private let mutex = Mutex()
+    /// Workers waiting in `invocation/next` sleep here until the queue has work.
+    private let workAvailable = ConditionVariable()
     private var queue: [Invocation] = []
     private var workers: [Worker] = []
     private var started = 0
@@ -57,7 +87,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     var stats: [String: Int] {
-        condition.lock(); defer { condition.unlock() }
+        mutex.lock(); defer { mutex.unlock() }
         return ["workers": workers.count, "busy": workers.filter { $0.current != nil }.count, "queued": queue.count,
                 "invocations": invocations, "cold_starts": coldStarts]
     }
@@ -65,26 +95,26 @@ final class WorkerPool: @unchecked Sendable {
     /// Runs one invocation to its end: the function's answer, its error, or why there is neither.
     func invoke(_ event: Data, id: String) -> Invocation.Outcome {
         let invocation = Invocation(id: id, event: event, timeout: function.timeout)
-        condition.lock()
+        mutex.lock()
         invocations += 1
         queue.append(invocation)
         let idle = workers.filter { $0.current == nil }.count
         let spawn = queue.count > idle && workers.count < function.concurrency
-        condition.broadcast()
-        condition.unlock()
+        workAvailable.signal()
+        mutex.unlock()
         if spawn { startWorker() }
 
-        condition.lock()
-        defer { condition.unlock() }
+        mutex.lock()
+        defer { mutex.unlock() }
         let queueDeadline = Date().addingTimeInterval(queueTimeout)
         while !invocation.picked && invocation.outcome == nil {
-            if !condition.wait(until: queueDeadline) && !invocation.picked {
+            if !invocation.changed.wait(mutex, until: queueDeadline) && !invocation.picked && invocation.outcome == nil {
                 queue.removeAll { $0 === invocation }
                 return .throttled
             }
         }
         while invocation.outcome == nil {
-            if !condition.wait(until: invocation.deadline) && invocation.outcome == nil {
+            if !invocation.changed.wait(mutex, until: invocation.deadline) && invocation.outcome == nil {
                 // Lambda ends the execution environment at the timeout; so does the runner.
                 if let worker = workers.first(where: { $0.current === invocation }) {
                     worker.current = nil
@@ -97,22 +127,22 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     func stop() {
-        condition.lock()
+        mutex.lock()
         let all = workers
         workers.removeAll()
-        condition.unlock()
+        mutex.unlock()
         for worker in all { worker.process?.terminate(); worker.server?.stop() }
     }
 
     // MARK: workers
 
     private func startWorker() {
-        condition.lock()
+        mutex.lock()
         started += 1
         coldStarts += 1
         let worker = Worker(number: started)
         workers.append(worker)
-        condition.unlock()
+        mutex.unlock()
         let server = HTTPServer(host: "127.0.0.1", port: 0, maximumBody: 6 * 1024 * 1024) { [weak self, worker] request in
             self?.runtimeAPI(request, worker: worker) ?? HTTPServer.Response(status: 503)
         }
@@ -139,24 +169,26 @@ final class WorkerPool: @unchecked Sendable {
 
     private func workerExited(_ worker: Worker, status: Int32) {
         if let pid = worker.process?.processIdentifier { WorkerRegistry.remove(pid) }
-        condition.lock()
+        mutex.lock()
         workers.removeAll { $0 === worker }
+        worker.alive = false
+        workAvailable.broadcast()  // its /next handler, if parked, must leave without taking work
         if let invocation = worker.current, invocation.outcome == nil {
             invocation.outcome = .crashed("the \(function.executable) worker exited (status \(status)) during the invocation")
+            invocation.changed.signal()
         }
         worker.current = nil
         let replace = !queue.isEmpty && workers.count < function.concurrency
-        condition.broadcast()
-        condition.unlock()
+        mutex.unlock()
         worker.server?.stop()
         if replace { startWorker() }
     }
 
     /// Reclaims workers idle for longer than `seconds`.
     func reclaim(idleFor seconds: Double) {
-        condition.lock()
+        mutex.lock()
         let idle = workers.filter { $0.current == nil && Date().timeIntervalSince($0.lastUsed) > seconds }
-        condition.unlock()
+        mutex.unlock()
         for worker in idle { worker.process?.terminate() }
     }
 
@@ -167,16 +199,17 @@ final class WorkerPool: @unchecked Sendable {
         guard request.path.hasPrefix(prefix) else { return .json(404, ["errorMessage": "unknown path \(request.path)"]) }
         let rest = String(request.path.dropFirst(prefix.count))
         if request.method == "GET" && rest == "/invocation/next" {
-            condition.lock()
-            defer { condition.unlock() }
+            mutex.lock()
+            defer { mutex.unlock() }
             worker.waiting = true
-            while queue.isEmpty { condition.wait() }
+            while queue.isEmpty && worker.alive { workAvailable.wait(mutex) }
             worker.waiting = false
+            guard worker.alive else { return .json(410, ["errorMessage": "this execution environment was shut down"]) }
             let invocation = queue.removeFirst()
             invocation.picked = true
             worker.current = invocation
             worker.lastUsed = Date()
-            condition.broadcast()
+            invocation.changed.signal()
             return HTTPServer.Response(status: 200, headers: [
                 ("Content-Type", "application/json"),
                 ("Lambda-Runtime-Aws-Request-Id", invocation.id),
@@ -186,18 +219,20 @@ final class WorkerPool: @unchecked Sendable {
             ], body: invocation.event)
         }
         if request.method == "POST" && rest == "/init/error" {
-            condition.lock()
-            if let invocation = worker.current, invocation.outcome == nil { invocation.outcome = .functionError(request.body, type: request.header("lambda-runtime-function-error-type") ?? "Runtime.InitError") }
-            condition.broadcast()
-            condition.unlock()
+            mutex.lock()
+            if let invocation = worker.current, invocation.outcome == nil {
+                invocation.outcome = .functionError(request.body, type: request.header("lambda-runtime-function-error-type") ?? "Runtime.InitError")
+                invocation.changed.signal()
+            }
+            mutex.unlock()
             return .json(202, ["status": "OK"])
         }
         let parts = rest.split(separator: "/")
         guard request.method == "POST", parts.count == 3, parts[0] == "invocation", parts[2] == "response" || parts[2] == "error" else {
             return .json(404, ["errorMessage": "unknown Runtime API call \(request.method) \(request.path)"])
         }
-        condition.lock()
-        defer { condition.unlock() }
+        mutex.lock()
+        defer { mutex.unlock() }
         guard let invocation = worker.current, invocation.id == parts[1] else {
             return .json(400, ["errorMessage": "request \(parts[1]) is not in flight on this worker", "errorType": "InvalidRequestID"])
         }
@@ -205,7 +240,7 @@ final class WorkerPool: @unchecked Sendable {
             : .functionError(request.body, type: request.header("lambda-runtime-function-error-type") ?? "Unhandled")
         worker.current = nil
         worker.lastUsed = Date()
-        condition.broadcast()
+        invocation.changed.signal()
         return .json(202, ["status": "OK"])
     }
 }
