@@ -47,7 +47,7 @@ import Testing
         let document = try JSONDecoder().decode(JSONValue.self, from: reply.apiGatewayResponse())
         #expect(document["statusCode"]?.int == 404)
         #expect(document["headers"]?["content-type"]?.stringValue == "application/json")
-        let body = try JSONDecoder().decode(JSONValue.self, from: Data(document["body"]!.stringValue!.utf8))
+        let body = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(document["body"]?.stringValue).utf8))
         #expect(body["error"]?["code"]?.stringValue == "not_found")
         #expect(body["error"]?["message"]?.stringValue == "no such user")
     }

@@ -237,7 +237,7 @@ import Testing
         for name in ["movies.csv", "ratings.csv", "tags.csv", "links.csv"] {
             try client.putFile(directory + "/" + name, bucket: bucket, key: "datasets/tiny/" + name)
         }
-        let storage = { () throws(FunctionError) -> S3Client in try! TestServices.s3Client() }
+        let storage = TestServices.storage
         let result = try DatasetImporter.run(ImportRequest(source: "s3://\(bucket)/datasets/tiny/"), database: database, storage: storage)
         #expect(result.tables["ratings"] == 7)
         #expect(result.files.count == 4)
@@ -249,7 +249,7 @@ import Testing
     @Test func synthesizesToS3() throws {
         let client = try TestServices.s3Client()
         let bucket = try TestServices.freshBucket(client)
-        let storage = { () throws(FunctionError) -> S3Client in try! TestServices.s3Client() }
+        let storage = TestServices.storage
         let result = try DatasetSynthesizer.run(SynthesizeRequest(output: "s3://\(bucket)/synthetic", ratings: 3_000), storage: storage)
         let keys = try client.list(bucket: bucket, prefix: "synthetic/").map(\.key).sorted()
         #expect(keys == ["synthetic/links.csv", "synthetic/movies.csv", "synthetic/ratings.csv", "synthetic/tags.csv"])

@@ -49,7 +49,7 @@ import Testing
         #expect(stats.status == 0)
         #expect(stats.json?["statusCode"]?.int == 200)
         #expect(stats.json?["headers"]?["content-type"]?.stringValue == "application/json")
-        let body = try JSONDecoder().decode(JSONValue.self, from: Data(stats.json!["body"]!.stringValue!.utf8))
+        let body = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(stats.json?["body"]?.stringValue).utf8))
         #expect(body["ratings"]?.int == 7)
 
         let rated = try FunctionProcess.run("ingest", event: apiGatewayEvent("POST", "/ratings", body: #"{"user_id": 77, "ratings": [{"movie_id": 2, "rating": 4.5}]}"#, base64: true), environment: env)

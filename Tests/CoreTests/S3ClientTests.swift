@@ -86,7 +86,8 @@ import Testing
     }
 
     @Test func unreachableEndpointIs503() throws {
-        let client = S3Client(S3Configuration(endpoint: "http://127.0.0.1:\(freePort())", region: "us-east-1", accessKey: "a", secretKey: "b"))
+        let client = S3Client(S3Configuration(endpoint: "http://127.0.0.1:\(freePort())", region: "us-east-1",
+                                                  accessKey: TestServices.credentials.key, secretKey: TestServices.credentials.secret))
         do { _ = try client.get(bucket: "abc", key: "x"); Issue.record("reached nothing") } catch { #expect(error.status == 503) }
     }
 }

@@ -38,9 +38,9 @@ import Testing
         let candidates = run.candidates?.array ?? []
         #expect(candidates.count == 3)
         #expect(candidates.allSatisfy { $0["folds"]?.array?.count == 3 && $0["ranking"]?["users_evaluated"]?.int == 50 })
-        let rmse = Dictionary(uniqueKeysWithValues: candidates.map { ($0["algorithm"]!.stringValue!, $0["rmse_mean"]!.double!) })
-        #expect(rmse["svd"]! < rmse["normal"]!)
-        #expect(run.best == rmse.min { $0.value < $1.value }!.key)
+        let rmse = Dictionary(uniqueKeysWithValues: candidates.map { ($0["algorithm"]?.stringValue ?? "", $0["rmse_mean"]?.double ?? .nan) })
+        #expect(try #require(rmse["svd"]) < (try #require(rmse["normal"])))
+        #expect(run.best == rmse.min { $0.value < $1.value }?.key)
         #expect(run.decision?["promoted"] == .bool(true))
         #expect(run.data?["ratings"]?.int == 20_000)
 
@@ -145,7 +145,7 @@ import Testing
         let world = try world(ratings: 5_000)
         let started = try FunctionProcess.run("train", event: apiGatewayEvent("POST", "/training/", body: #"{"models": ["svd", "normal"], "ranking_users": 20}"#), environment: world.environment)
         #expect(started.json?["statusCode"]?.int == 200, "\(started.stderr)")
-        let body = try JSONDecoder().decode(JSONValue.self, from: Data(started.json!["body"]!.stringValue!.utf8))
+        let body = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(started.json?["body"]?.stringValue).utf8))
         #expect(body["status"]?.stringValue == "succeeded")
         let runID = try #require(body["run_id"]?.stringValue)
 

@@ -33,10 +33,18 @@ enum TestServices {
     static let moto: Result<String, Error> = Result { try MotoServer.start() }
 
     static func s3Configuration() throws -> S3Configuration {
-        S3Configuration(endpoint: try moto.get(), region: "us-east-1", accessKey: "testing", secretKey: "testing")
+        S3Configuration(endpoint: try moto.get(), region: "us-east-1", accessKey: credentials.key, secretKey: credentials.secret)
     }
 
     static func s3Client() throws -> S3Client { S3Client(try s3Configuration()) }
+
+    /// Made up per test process: moto accepts any signature, and none ships with the code.
+    static let credentials = (key: "test-" + UUID().uuidString.prefix(8).lowercased(), secret: UUID().uuidString)
+
+    /// The S3 client as the functions' `storage` closures want it (typed throws).
+    static func storage() throws(FunctionError) -> S3Client {
+        do { return try s3Client() } catch { throw FunctionError.dependencyDown("moto_server: \(error)") }
+    }
 
     static func freshBucket(_ client: S3Client) throws -> String {
         let bucket = "b-" + UUID().uuidString.lowercased().prefix(13)
@@ -46,7 +54,8 @@ enum TestServices {
 
     static func temporaryDirectory() -> String {
         let path = NSTemporaryDirectory() + "movierec-test-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        // A directory under /tmp that cannot be made fails the test at its first use, with the path.
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
 }
@@ -93,6 +102,11 @@ final class Mutex<Value>: @unchecked Sendable {
 func freePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
+    return bindLoopback(fd)
+}
+
+/// Binds `fd` to 127.0.0.1 on a port the system picks; returns the port.
+func bindLoopback(_ fd: Int32) -> Int {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -167,7 +181,7 @@ func apiGatewayEvent(_ method: String, _ path: String, query: [String: String] =
     ]
     if !query.isEmpty { event["queryStringParameters"] = query }
     if let body { event["body"] = base64 ? Data(body.utf8).base64EncodedString() : body }
-    return String(decoding: try! JSONSerialization.data(withJSONObject: event), as: UTF8.self)
+    return String(decoding: (try? JSONSerialization.data(withJSONObject: event)) ?? Data(), as: UTF8.self)
 }
 
 extension JSONValue {
