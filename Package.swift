@@ -17,6 +17,8 @@ let package = Package(
     dependencies: [
         // The local runner only; the functions link no Swift package.
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        // SHA-256 and HMAC for verifying SigV4 signatures in the runner's S3 emulation.
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -40,8 +42,11 @@ let package = Package(
         .executableTarget(name: "Train", dependencies: ["Core"], path: "Functions/Train"),
         .executableTarget(name: "Predict", dependencies: ["Core"], path: "Functions/Predict"),
         .executableTarget(name: "Drift", dependencies: ["Core"], path: "Functions/Drift"),
-        .executableTarget(name: "LocalRunner", dependencies: [.product(name: "Yams", package: "Yams")], path: "local-runner/Sources/LocalRunner",
+        .target(name: "RunnerKit", dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
+                path: "local-runner/Sources/RunnerKit", swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "LocalRunner", dependencies: ["RunnerKit"], path: "local-runner/Sources/LocalRunner",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests"),
+        .testTarget(name: "RunnerTests", dependencies: ["RunnerKit"], path: "Tests/RunnerTests", swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

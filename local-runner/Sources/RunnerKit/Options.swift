@@ -1,0 +1,87 @@
+import Foundation
+
+/// The runner's command line.
+struct Options {
+    static let usage = """
+        usage: local-runner [--host 127.0.0.1] [--port 8080] [--s3-port 9000] [--data-dir .local-runner]
+                            [--dataset DIR] [--demo-ratings N] [--cold] [--template template/template.yaml]
+                            [--functions DIR] [--idle-timeout SECONDS] [--no-scheduler]
+               local-runner credentials [--data-dir .local-runner]
+
+          --host            address the gateway and S3 bind to (default 127.0.0.1: this machine only)
+          --port            gateway port: the template's routes, the Invoke API, the UI (default 8080; 0 picks one)
+          --s3-port         S3 endpoint port (default 9000; 0 picks one)
+          --data-dir        where the runner keeps its PostgreSQL, S3 objects, credentials and schedule history
+          --dataset         a MovieLens directory to import when the database is empty
+          --demo-ratings    size of the synthetic demo dataset imported when the database is empty
+                            and no --dataset is given (default 1000000; 0 skips the import)
+          --cold            one process per invocation over stdin/stdout instead of warm workers (debugging)
+          --template        the SAM template whose functions, routes and schedules are served
+          --functions       directory of the built function executables (default: beside local-runner)
+          --idle-timeout    seconds before an idle warm worker is stopped (default 300)
+          --no-scheduler    do not fire the template's schedules (POST /schedules/{name}/run still works)
+
+        Without DATABASE_URL the runner starts a private PostgreSQL under --data-dir; with it, that
+        database is used as it is. The S3 endpoint is always the runner's own.
+        """
+
+    var host = "127.0.0.1"
+    var port = 8080
+    var s3Port = 9000
+    var dataDirectory = ".local-runner"
+    var dataset: String?
+    var demoRatings = 1_000_000
+    var cold = false
+    var template = "template/template.yaml"
+    var functions: String?
+    var idleTimeout = 300.0
+    var scheduler = true
+    /// `credentials`: print the S3 credentials and leave.
+    var printCredentials = false
+
+    static func parse(_ arguments: [String]) throws -> Options {
+        var options = Options()
+        var index = 0
+        func value(_ name: String) throws -> String {
+            index += 1
+            guard index < arguments.count, !arguments[index].hasPrefix("--") else { throw RunnerError("\(name) needs a value; see --help") }
+            return arguments[index]
+        }
+        func port(_ name: String) throws -> Int {
+            let text = try value(name)
+            guard let port = Int(text), (0...65535).contains(port) else { throw RunnerError("\(name) must be a port number 0-65535, not \(text)") }
+            return port
+        }
+        if arguments.first == "credentials" {
+            options.printCredentials = true
+            index = 1
+        }
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--host": options.host = try value("--host")
+            case "--port": options.port = try port("--port")
+            case "--s3-port": options.s3Port = try port("--s3-port")
+            case "--data-dir": options.dataDirectory = try value("--data-dir")
+            case "--dataset": options.dataset = try value("--dataset")
+            case "--demo-ratings":
+                let text = try value("--demo-ratings")
+                guard let count = Int(text), count >= 0 else { throw RunnerError("--demo-ratings must be a whole number of ratings, not \(text)") }
+                options.demoRatings = count
+            case "--cold": options.cold = true
+            case "--template": options.template = try value("--template")
+            case "--functions": options.functions = try value("--functions")
+            case "--idle-timeout":
+                let text = try value("--idle-timeout")
+                guard let seconds = Double(text), seconds > 0 else { throw RunnerError("--idle-timeout must be a number of seconds, not \(text)") }
+                options.idleTimeout = seconds
+            case "--no-scheduler": options.scheduler = false
+            case "--help", "-h":
+                print(usage)
+                exit(0)
+            default: throw RunnerError("unknown option \(arguments[index]); see --help")
+            }
+            index += 1
+        }
+        return options
+    }
+}
