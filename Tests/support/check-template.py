@@ -22,7 +22,9 @@ routes = sorted(f"{method.upper()} {path}" for path, item in api["Properties"]["
 rules = [r for r in resources.values() if r["Type"] in ("AWS::Events::Rule", "AWS::Scheduler::Schedule")]
 assert sorted(functions) == ["DriftFunction", "IngestFunction", "PredictFunction", "TrainFunction"], functions
 assert all(resources[f]["Properties"]["PackageType"] == "Image" for f in functions)
-assert len(rules) == 2, rules
+assert len(rules) == 1, rules
+machines = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+assert len(machines) == 1, machines
 if sys.argv[2:] == ["--routes"]:  # for the test that the functions serve exactly these routes
     print(json.dumps({name: sorted(f"{e['Properties']['Method']} {e['Properties']['Path']}" for e in template["Resources"][name]["Properties"]["Events"].values()
                              if e["Type"] == "HttpApi") for name in functions}))
