@@ -6,56 +6,156 @@ final class Gateway: @unchecked Sendable {
     let template: Template
     let pools: [String: WorkerPool]
     let cold: [String: ColdInvoker]?
+    let metrics: Metrics
+    var scheduler: Scheduler?
+    /// Extra checks for `/health` (storage), by dependency name.
+    var healthChecks: [String: () -> String] = [:]
     private let background = DispatchQueue(label: "event-invocations", attributes: .concurrent)
+    private let inFlightLock = NSLock()
+    private var inFlight = 0
 
-    init(template: Template, pools: [String: WorkerPool], cold: [String: ColdInvoker]?) {
+    init(template: Template, pools: [String: WorkerPool], cold: [String: ColdInvoker]?, metrics: Metrics = Metrics()) {
         self.template = template
         self.pools = pools
         self.cold = cold
+        self.metrics = metrics
+    }
+
+    /// Requests being answered now (a clean stop waits for them).
+    var requestsInFlight: Int {
+        inFlightLock.lock(); defer { inFlightLock.unlock() }
+        return inFlight
     }
 
     func handle(_ request: HTTPServer.Request) -> HTTPServer.Response {
-        var response: HTTPServer.Response
-        if request.path.hasPrefix("/2015-03-31/functions/") {
-            response = invokeAPI(request)
-        } else if request.method == "GET" && request.path == "/health" {
-            response = health()
-        } else {
-            response = route(request)
-        }
+        let started = DispatchTime.now().uptimeNanoseconds
+        inFlightLock.lock(); inFlight += 1; inFlightLock.unlock()
+        defer { inFlightLock.lock(); inFlight -= 1; inFlightLock.unlock() }
+        var (response, endpoint) = dispatch(request)
         response.headers.append(("x-amzn-RequestId", UUID().uuidString.lowercased()))
         if let origin = request.header("origin"), template.corsOrigins.contains(origin) {
             response.headers.append(("Access-Control-Allow-Origin", origin))
         }
+        // The route template, never the raw path: label values stay bounded whatever clients send.
+        metrics.increment("api_requests_total", [request.method, endpoint, String(response.status)])
+        metrics.observe("api_request_duration_seconds", [request.method, endpoint], Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         return response
+    }
+
+    /// The response and the endpoint label it is counted under.
+    func dispatch(_ request: HTTPServer.Request) -> (HTTPServer.Response, String) {
+        if request.path.hasPrefix("/2015-03-31/functions/") {
+            return (invokeAPI(request), "/2015-03-31/functions/{name}/invocations")
+        }
+        if let answer = runnerRoute(request) { return answer }
+        return route(request)
+    }
+
+    // MARK: the runner's own routes
+
+    func runnerRoute(_ request: HTTPServer.Request) -> (HTTPServer.Response, String)? {
+        let path = normalised(request.path)
+        switch (request.method, path) {
+        case ("GET", "/health"): return (health(), "/health")
+        case ("GET", "/metrics"):
+            return (HTTPServer.Response(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Data(metrics.render().utf8)), "/metrics")
+        case ("GET", "/schedules"):
+            return (.json(200, ["schedules": scheduler?.overview() ?? []]), "/schedules")
+        default: break
+        }
+        let parts = path.split(separator: "/").map(String.init)
+        guard parts.count == 3, parts[0] == "schedules" else { return nil }
+        let name = parts[1].removingPercentEncoding ?? parts[1]
+        switch (request.method, parts[2]) {
+        case ("GET", "runs"):
+            guard let runs = scheduler?.history(name) else { return (.json(404, ["message": "no schedule named \(name); GET /schedules lists them"]), "/schedules/{name}/runs") }
+            return (.json(200, ["schedule": name, "runs": runs]), "/schedules/{name}/runs")
+        case ("POST", "run"):
+            guard let id = scheduler?.trigger(name) else { return (.json(404, ["message": "no schedule named \(name); GET /schedules lists them"]), "/schedules/{name}/run") }
+            return (.json(202, ["run_id": id, "schedule": name, "status": "running", "runs_url": "/schedules/\(name)/runs"]), "/schedules/{name}/run")
+        default:
+            return (.json(405, ["message": "Method Not Allowed"]), "/schedules/{name}/\(parts[2] == "runs" || parts[2] == "run" ? parts[2] : "unknown")")
+        }
     }
 
     // MARK: routes
 
-    func route(_ request: HTTPServer.Request) -> HTTPServer.Response {
-        if request.method == "OPTIONS", let origin = request.header("origin"), template.corsOrigins.contains(origin) {
-            return HTTPServer.Response(status: 204, headers: [("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
-                                                              ("Access-Control-Allow-Headers", "content-type"), ("Access-Control-Max-Age", "600")])
-        }
+    func route(_ request: HTTPServer.Request) -> (HTTPServer.Response, String) {
         let path = normalised(request.path)
         let candidates = template.functions.flatMap { function in function.routes.map { (function, $0) } }.filter { normalised($0.1.path) == path }
+        if request.method == "OPTIONS", let origin = request.header("origin"), template.corsOrigins.contains(origin) {
+            return (HTTPServer.Response(status: 204, headers: [("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+                                                               ("Access-Control-Allow-Headers", "content-type"), ("Access-Control-Max-Age", "600")]),
+                    candidates.first?.1.path ?? "unmatched")
+        }
         guard let (function, route) = candidates.first(where: { $0.1.method == request.method }) else {
-            return .json(candidates.isEmpty ? 404 : 405, ["message": candidates.isEmpty ? "Not Found" : "Method Not Allowed"])
+            return (.json(candidates.isEmpty ? 404 : 405, ["message": candidates.isEmpty ? "Not Found" : "Method Not Allowed"]), candidates.first?.1.path ?? "unmatched")
         }
         let requestId = UUID().uuidString.lowercased()
         let event = Self.apiGatewayEvent(request, route: route, requestId: requestId)
         if route.async {
             // As an Event invocation: accepted at once, run in the background; the request id is the run id.
-            background.async { [self] in _ = invoke(function, event, id: requestId) }
-            return .json(202, ["run_id": requestId, "status": "accepted", "status_url": "/training/status?run_id=\(requestId)"])
+            background.async { [self] in
+                _ = invoke(function, event, id: requestId, queueTimeout: function.timeout)
+                observeTrainingEnded(function)
+            }
+            if function.executable == "train" { metrics.increment("training_runs_total", ["api"]) }
+            return (.json(202, ["run_id": requestId, "status": "accepted", "status_url": "/training/status?run_id=\(requestId)"]), route.path)
         }
-        return Self.httpResponse(invoke(function, event, id: requestId))
+        let outcome = invoke(function, event, id: requestId)
+        let response = Self.httpResponse(outcome)
+        observe(route: route, response: response)
+        return (response, route.path)
     }
 
-    func invoke(_ function: Template.Function, _ event: Data, id: String) -> Invocation.Outcome {
+    func invoke(_ function: Template.Function, _ event: Data, id: String, queueTimeout: Double? = nil) -> Invocation.Outcome {
         if let cold = cold?[function.logicalID] { return cold.invoke(event, timeout: function.timeout) }
         guard let pool = pools[function.logicalID] else { return .crashed("no pool for \(function.logicalID)") }
-        return pool.invoke(event, id: id)
+        return pool.invoke(event, id: id, queueTimeout: queueTimeout)
+    }
+
+    // MARK: what the metrics learn from answers passing through
+
+    func observe(route: Template.Route, response: HTTPServer.Response) {
+        guard response.status == 200 else { return }
+        switch route.key {
+        case "POST /predict/": metrics.increment("recommendations_total")
+        case "GET /monitoring/drift": observeDrift(response.body)
+        case "GET /models": observeModels(response.body)
+        default: break
+        }
+    }
+
+    func observeDrift(_ body: Data) {
+        guard let result = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any], let detected = result["drift_detected"] as? Bool else { return }
+        metrics.set("data_drift_detected", [], detected ? 1 : 0)
+        for feature in result["features"] as? [[String: Any]] ?? [] {
+            guard let name = feature["name"] as? String else { continue }
+            if let statistic = feature["statistic"] as? Double { metrics.set("drift_feature_score", [name], statistic) }
+            metrics.set("drift_feature_detected", [name], feature["drifted"] as? Bool == true ? 1 : 0)
+        }
+    }
+
+    func observeModels(_ body: Data) {
+        guard let list = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else { return }
+        guard let champion = list["champion"] as? [String: Any], let version = champion["version"] as? Int else {
+            metrics.set("champion_model_version", [], 0)
+            return
+        }
+        metrics.set("champion_model_version", [], Double(version))
+        if let rmse = (champion["metrics"] as? [String: Any])?["rmse"] as? Double { metrics.set("champion_model_rmse", [], rmse) }
+    }
+
+    /// After a training run (whoever started it) the champion may have changed: ask the registry.
+    func observeTrainingEnded(_ function: Template.Function) {
+        guard function.executable == "train" else { return }
+        refreshChampion()
+    }
+
+    func refreshChampion() {
+        guard let train = template.function(named: "train"),
+              case .response(let data) = invoke(train, Data(#"{"action":"models"}"#.utf8), id: UUID().uuidString.lowercased(), queueTimeout: 30) else { return }
+        observeModels(data)
     }
 
     func normalised(_ path: String) -> String {
@@ -171,10 +271,18 @@ final class Gateway: @unchecked Sendable {
         case "DryRun":
             return HTTPServer.Response(status: 204, headers: [("x-amzn-RequestId", requestId)])
         case "Event":
-            background.async { [self] in _ = invoke(function, payload, id: requestId) }
+            noteInvocation(of: function, payload: payload)
+            background.async { [self] in
+                _ = invoke(function, payload, id: requestId, queueTimeout: function.timeout)
+                observeTrainingEnded(function)
+            }
             return HTTPServer.Response(status: 202, headers: [("x-amzn-RequestId", requestId)])
         case "RequestResponse":
-            switch invoke(function, payload, id: requestId) {
+            noteInvocation(of: function, payload: payload)
+            let outcome = invoke(function, payload, id: requestId)
+            if case .response = outcome { if function.executable == "predict" { metrics.increment("recommendations_total") } }
+            observeTrainingEnded(function)
+            switch outcome {
             case .response(let data):
                 return HTTPServer.Response(status: 200, headers: [("Content-Type", "application/json"), ("X-Amz-Executed-Version", "$LATEST")], body: data)
             case .functionError(let data, _):
@@ -194,6 +302,13 @@ final class Gateway: @unchecked Sendable {
         }
     }
 
+    /// A direct train event with no action (or "train") starts a run.
+    func noteInvocation(of function: Template.Function, payload: Data) {
+        guard function.executable == "train" else { return }
+        let action = ((try? JSONSerialization.jsonObject(with: payload)) as? [String: Any])?["action"] as? String
+        if action == nil || action == "train" { metrics.increment("training_runs_total", ["invoke"]) }
+    }
+
     func error(_ status: Int, _ type: String, _ message: String) -> HTTPServer.Response {
         .json(status, ["Type": "User", "message": message], headers: [("x-amzn-ErrorType", type)])
     }
@@ -203,19 +318,33 @@ final class Gateway: @unchecked Sendable {
     func health() -> HTTPServer.Response {
         var functions: [String: Any] = [:]
         for (name, pool) in pools { functions[name] = pool.stats }
-        var status = "ok"
+        var document: [String: Any] = ["functions": functions, "routes": template.functions.flatMap { $0.routes.map(\.key) }.sorted()]
         var database = "not checked"
         if let probe = template.function(named: "ingest") {
-            let event = Data(#"{"action":"stats"}"#.utf8)
-            switch invoke(probe, event, id: UUID().uuidString.lowercased()) {
+            switch invoke(probe, Data(#"{"action":"stats"}"#.utf8), id: UUID().uuidString.lowercased()) {
             case .response(let data):
                 let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-                database = object?["ratings"] != nil ? "ok" : "error"
-            default: database = "error"
+                database = object?["ratings"] != nil ? "ok" : "error: \(String(decoding: data.prefix(300), as: UTF8.self))"
+                document["ratings"] = object?["ratings"] ?? NSNull()
+            case .functionError(let data, _): database = "error: \(String(decoding: data.prefix(300), as: UTF8.self))"
+            case .throttled: database = "unknown: the ingest function is busy"
+            default: database = "error: the ingest function did not answer"
             }
         }
-        if database != "ok" { status = "degraded" }
-        return .json(status == "ok" ? 200 : 503, ["status": status, "database": database, "functions": functions,
-                                                  "routes": template.functions.flatMap { $0.routes.map(\.key) }.sorted()])
+        document["database"] = database
+        var healthy = database == "ok"
+        for (name, check) in healthChecks {
+            let status = check()
+            document[name] = status
+            healthy = healthy && status == "ok"
+        }
+        if let train = template.function(named: "train"),
+           case .response(let data) = invoke(train, Data(#"{"action":"models"}"#.utf8), id: UUID().uuidString.lowercased()) {
+            observeModels(data)
+            let champion = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["champion"]
+            document["champion"] = champion ?? NSNull()
+        }
+        document["status"] = healthy ? "ok" : "degraded"
+        return .json(healthy ? 200 : 503, document)
     }
 }

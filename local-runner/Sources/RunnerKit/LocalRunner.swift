@@ -15,43 +15,126 @@ public enum LocalRunner {
             try run(options)
         } catch {
             FileHandle.standardError.write(Data("local-runner: \(error)\n".utf8))
+            Shutdown.shared?.stop(exitCode: nil)
             exit(2)
         }
     }
 
     static func run(_ options: Options) throws -> Never {
+        let dataDirectory = URL(fileURLWithPath: options.dataDirectory).standardizedFileURL
+        if options.printCredentials {
+            guard let credentials = try Credentials.load(from: dataDirectory) else {
+                throw RunnerError("no credentials in \(dataDirectory.path) yet: start the runner once with --data-dir \(options.dataDirectory)")
+            }
+            print(Credentials.exports(credentials, endpoints: Endpoints.load(from: dataDirectory)))
+            exit(0)
+        }
         let template = try Template.load(options.template)
-        let directory = options.functions ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        let functionsDirectory = options.functions ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        for function in template.functions where !FileManager.default.isExecutableFile(atPath: functionsDirectory + "/" + function.executable) {
+            throw RunnerError("\(function.logicalID): no executable \(functionsDirectory)/\(function.executable); build with `swift build -c release` or pass --functions")
+        }
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        let shutdown = Shutdown.install()
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "AWS_LAMBDA_RUNTIME_API")
+
+        // PostgreSQL: the user's (DATABASE_URL), or our own under the data directory.
+        if (environment["DATABASE_URL"] ?? "").isEmpty {
+            let postgres = try EmbeddedPostgres(directory: dataDirectory)
+            say("starting PostgreSQL in \(postgres.dataDirectory.path) (unix socket only)")
+            try postgres.start()
+            shutdown.postgres = postgres
+            environment["DATABASE_URL"] = postgres.url
+        }
+
+        // S3: always our own, with the data directory's credentials.
+        let credentials = try Credentials.loadOrCreate(in: dataDirectory)
+        let s3 = S3Server(host: options.host, port: options.s3Port, root: dataDirectory.appendingPathComponent("s3"), credentials: credentials)
+        let s3Port = try s3.start()
+        shutdown.s3 = s3
+        let bucket = (environment["ARTIFACT_BUCKET"] ?? "").isEmpty ? "movierec-artifacts" : environment["ARTIFACT_BUCKET"] ?? ""
+        try s3.createBucket(bucket)
+        let s3Endpoint = "http://\(options.host == "0.0.0.0" ? "127.0.0.1" : options.host):\(s3Port)"
+        environment["S3_ENDPOINT_URL"] = s3Endpoint
+        environment["AWS_ACCESS_KEY_ID"] = credentials.accessKeyID
+        environment["AWS_SECRET_ACCESS_KEY"] = credentials.secretAccessKey
+        environment.removeValue(forKey: "AWS_SESSION_TOKEN")
+        environment["AWS_REGION"] = "us-east-1"
+        environment["ARTIFACT_BUCKET"] = bucket
+        environment["MODEL_CACHE_DIR"] = dataDirectory.appendingPathComponent("models").path
+
+        let metrics = Metrics()
         var pools: [String: WorkerPool] = [:]
         var cold: [String: ColdInvoker] = [:]
         for function in template.functions {
-            let executable = directory + "/" + function.executable
-            guard FileManager.default.isExecutableFile(atPath: executable) else {
-                throw RunnerError("\(function.logicalID): no executable \(executable); build with `swift build -c release` or pass --functions")
-            }
+            let executable = functionsDirectory + "/" + function.executable
+            // The runner's settings win over the template's literals (MODEL_CACHE_DIR: /tmp/models is for Lambda).
             let env = environment.merging(function.environment) { runner, _ in runner }
-            pools[function.logicalID] = WorkerPool(function: function, executable: executable, environment: env)
+            let pool = WorkerPool(function: function, executable: executable, environment: env, metrics: metrics)
+            pools[function.logicalID] = pool
             cold[function.logicalID] = ColdInvoker(executable: executable, environment: env)
+            metrics.collectors.append { [pool] in
+                let stats = pool.stats
+                metrics.set("function_warm_workers", [function.executable], Double(stats["workers"] ?? 0))
+                metrics.set("function_busy_workers", [function.executable], Double(stats["busy"] ?? 0))
+            }
         }
-        let gateway = Gateway(template: template, pools: pools, cold: options.cold ? cold : nil)
+        shutdown.pools = Array(pools.values)
+        let gateway = Gateway(template: template, pools: pools, cold: options.cold ? cold : nil, metrics: metrics)
+        gateway.healthChecks["storage"] = { Self.reachable(host: "127.0.0.1", port: s3Port) ? "ok" : "error: the S3 endpoint does not answer" }
+        shutdown.gateway = gateway
+
+        try Bootstrap(gateway: gateway, options: options, dataDirectory: dataDirectory).run()
+
+        let scheduler = try Scheduler(jobs: template.jobs, historyFile: dataDirectory.appendingPathComponent("schedules/runs.jsonl")) { [gateway] functionID, payload in
+            guard let function = template.function(named: functionID) else { return .crashed("no function \(functionID)") }
+            if function.executable == "train" { metrics.increment("training_runs_total", ["schedule"]) }
+            let outcome = gateway.invoke(function, payload, id: UUID().uuidString.lowercased(), queueTimeout: function.timeout)
+            gateway.observeTrainingEnded(function)
+            return outcome
+        }
+        scheduler.onRunFinished = { run in metrics.increment("schedule_runs_total", [run.schedule, run.status]) }
+        gateway.scheduler = scheduler
+        if options.scheduler { scheduler.start() }
+        shutdown.scheduler = scheduler
+        shutdown.pools = Array(pools.values)
+
         let server = HTTPServer(host: options.host, port: options.port, maximumBody: 6 * 1024 * 1024) { gateway.handle($0) }
         let port = try server.start()
-        print("gateway http://\(options.host):\(port)")
-        print("invoke  http://\(options.host):\(port)/2015-03-31/functions/{name}/invocations")
-        print("routes  \(template.functions.map(\.routes.count).reduce(0, +)) from \(options.template)\(options.cold ? " (cold mode: one process per invocation)" : "")")
+        shutdown.server = server
+        let base = "http://\(options.host):\(port)"
+        try? Endpoints(gateway: base, s3: s3Endpoint).save(in: dataDirectory)
+        print("gateway \(base)")
+        print("s3      \(s3Endpoint)")
+        print("ui      \(base)/")
+        say("""
+            \(template.functions.map(\.routes.count).reduce(0, +)) routes from \(options.template)\(options.cold ? " (cold mode: one process per invocation)" : ""); \
+            invoke API at \(base)/2015-03-31/functions/{name}/invocations; schedules: \(template.jobs.map { "\($0.name) \($0.expression)" }.joined(separator: ", "))\(options.scheduler ? "" : " (not fired: --no-scheduler)")
+            try:  curl -s -X POST \(base)/predict/ -d '{"user_id": 1, "top_n": 5}'
+            aws:  eval "$(\(CommandLine.arguments[0]) credentials --data-dir \(options.dataDirectory))"; aws s3 ls s3://\(bucket)/ --recursive
+            """)
         fflush(stdout)
-        let stop: @convention(c) (Int32) -> Void = { _ in
-            WorkerRegistry.terminateAll()
-            _exit(0)
-        }
-        signal(SIGINT, stop)
-        signal(SIGTERM, stop)
         while true {
             sleep(30)
             for pool in pools.values { pool.reclaim(idleFor: options.idleTimeout) }
         }
+    }
+
+    /// Progress for the person who started the runner (stderr: stdout carries the URLs).
+    static func say(_ text: String) {
+        FileHandle.standardError.write(Data("local-runner: \(text)\n".utf8))
+    }
+
+    static func reachable(host: String, port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, host, &address.sin_addr)
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
     }
 }
 

@@ -70,6 +70,7 @@ final class WorkerPool: @unchecked Sendable {
     let executable: String
     let environment: [String: String]
     let queueTimeout: Double
+    let metrics: Metrics?
     private let mutex = Mutex()
     /// Workers waiting in `invocation/next` sleep here until the queue has work.
     private let workAvailable = ConditionVariable()
@@ -79,11 +80,12 @@ final class WorkerPool: @unchecked Sendable {
     private(set) var invocations = 0
     private(set) var coldStarts = 0
 
-    init(function: Template.Function, executable: String, environment: [String: String], queueTimeout: Double = 2) {
+    init(function: Template.Function, executable: String, environment: [String: String], queueTimeout: Double = 2, metrics: Metrics? = nil) {
         self.function = function
         self.executable = executable
         self.environment = environment
         self.queueTimeout = queueTimeout
+        self.metrics = metrics
     }
 
     var stats: [String: Int] {
@@ -93,7 +95,25 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Runs one invocation to its end: the function's answer, its error, or why there is neither.
-    func invoke(_ event: Data, id: String) -> Invocation.Outcome {
+    /// A synchronous caller waits `queueTimeout` (default: the pool's, 2 s) for a worker before
+    /// 429; Event invocations and schedules pass a longer wait, as Lambda's async queue would.
+    func invoke(_ event: Data, id: String, queueTimeout: Double? = nil) -> Invocation.Outcome {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let outcome = run(event, id: id, queueTimeout: queueTimeout ?? self.queueTimeout)
+        if let metrics {
+            let name = function.executable
+            metrics.increment("function_invocations_total", [name])
+            switch outcome {
+            case .response: break
+            case .throttled: metrics.increment("function_throttles_total", [name])
+            case .functionError, .crashed, .timedOut: metrics.increment("function_errors_total", [name])
+            }
+            metrics.observe("function_duration_seconds", [name], Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        }
+        return outcome
+    }
+
+    private func run(_ event: Data, id: String, queueTimeout: Double) -> Invocation.Outcome {
         let invocation = Invocation(id: id, event: event, timeout: function.timeout)
         mutex.lock()
         invocations += 1
@@ -137,6 +157,7 @@ final class WorkerPool: @unchecked Sendable {
     // MARK: workers
 
     private func startWorker() {
+        metrics?.increment("function_cold_starts_total", [function.executable])
         mutex.lock()
         started += 1
         coldStarts += 1

@@ -1,0 +1,70 @@
+import Foundation
+
+/// First start on an empty database: import the user's dataset (--dataset) or a synthetic
+/// MovieLens-format demo, train a first champion and set the drift baseline, all through the
+/// functions themselves, so the system that then serves is the one that was set up.
+struct Bootstrap {
+    let gateway: Gateway
+    let options: Options
+    let dataDirectory: URL
+
+    func run() throws {
+        var ratings = try count()
+        if ratings == 0 {
+            if let dataset = options.dataset {
+                let source = URL(fileURLWithPath: dataset).standardizedFileURL.path
+                LocalRunner.say("empty database: importing \(source)")
+                let result = try call("ingest", ["action": "import", "source": source])
+                LocalRunner.say("imported \(result["ratings"] ?? result["rows"] ?? "the dataset")")
+            } else if options.demoRatings > 0 {
+                let folder = dataDirectory.appendingPathComponent("demo-dataset-\(options.demoRatings)")
+                let complete = folder.appendingPathComponent(".complete")
+                if !FileManager.default.fileExists(atPath: complete.path) {
+                    LocalRunner.say("empty database: synthesizing a \(options.demoRatings)-rating MovieLens-format demo dataset")
+                    _ = try call("ingest", ["action": "synthesize", "output": folder.path, "ratings": options.demoRatings, "seed": 1])
+                    FileManager.default.createFile(atPath: complete.path, contents: nil)
+                }
+                LocalRunner.say("importing the demo dataset")
+                _ = try call("ingest", ["action": "import", "source": folder.path, "dataset": "synthetic-demo"])
+            }
+            ratings = try count()
+        }
+        guard ratings > 0 else {
+            LocalRunner.say("the database has no ratings: import some (POST /ingest) before training")
+            return
+        }
+        let models = try call("train", ["action": "models"])
+        if models["champion"] == nil || models["champion"] is NSNull {
+            LocalRunner.say("no champion model yet: training NormalPredictor, SVD and KNNBasic on \(ratings) ratings")
+            gateway.metrics.increment("training_runs_total", ["startup"])
+            let run = try call("train", ["action": "train", "force": true])
+            let decision = (run["decision"] as? [String: Any])?["reason"] as? String ?? ""
+            LocalRunner.say("champion: \(run["best"] ?? "?") version \(run["model_version"] ?? "?") (\(decision))")
+            _ = try call("drift", ["action": "set_baseline"])
+            LocalRunner.say("drift baseline set from the imported ratings")
+        }
+        gateway.refreshChampion()
+    }
+
+    func count() throws -> Int {
+        let stats = try call("ingest", ["action": "stats"])
+        return stats["ratings"] as? Int ?? 0
+    }
+
+    /// Invokes a function and returns its JSON answer, or throws its error in words.
+    func call(_ name: String, _ event: [String: Any]) throws -> [String: Any] {
+        guard let function = gateway.template.function(named: name) else { throw RunnerError("the template has no \(name) function") }
+        let payload = try JSONSerialization.data(withJSONObject: event)
+        switch gateway.invoke(function, payload, id: UUID().uuidString.lowercased(), queueTimeout: function.timeout) {
+        case .response(let data):
+            return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        case .functionError(let data, _):
+            let document = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            let message = document?["errorMessage"] as? String ?? String(decoding: data.prefix(500), as: UTF8.self)
+            throw RunnerError("\(name) \(event["action"] ?? ""): \(message)")
+        case .crashed(let reason): throw RunnerError("\(name) \(event["action"] ?? ""): \(reason)")
+        case .timedOut: throw RunnerError("\(name) \(event["action"] ?? ""): timed out after \(function.timeout) s")
+        case .throttled: throw RunnerError("\(name) \(event["action"] ?? ""): the function is busy")
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+
+/// A private PostgreSQL under the data directory, for starting on embedded defaults: created
+/// with initdb on first start, listening on a unix socket in a 0700 directory only (no TCP
+/// port, so nothing else on the machine can reach it and it needs no password), stopped with
+/// a fast shutdown when the runner stops.
+struct EmbeddedPostgres {
+    let directory: URL
+    let binaries: URL
+    let database = "movierec"
+    let port = 5432
+
+    var dataDirectory: URL { directory.appendingPathComponent("postgres") }
+    var socketDirectory: URL { directory.appendingPathComponent("postgres-socket") }
+    var logFile: URL { directory.appendingPathComponent("logs/postgres.log") }
+    var url: String { "postgresql:///\(database)?host=\(socketDirectory.path)&port=\(port)&user=postgres" }
+
+    init(directory: URL) throws {
+        self.directory = directory
+        let root = "/usr/lib/postgresql"
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
+        guard let newest = versions.last, FileManager.default.isExecutableFile(atPath: "\(root)/\(newest)/bin/initdb") else {
+            throw RunnerError("no PostgreSQL server found under \(root); install it (apt-get install postgresql) or set DATABASE_URL to a database of yours")
+        }
+        binaries = URL(fileURLWithPath: "\(root)/\(newest)/bin")
+    }
+
+    /// PostgreSQL refuses to run as root; when we are root, its files and processes belong to
+    /// the `postgres` user that Debian's package creates.
+    var asRoot: Bool { getuid() == 0 }
+
+    func start() throws {
+        let fileManager = FileManager.default
+        for folder in [dataDirectory, socketDirectory, logFile.deletingLastPathComponent()] {
+            try fileManager.createDirectory(at: folder, withIntermediateDirectories: true)
+            if asRoot { try run("/bin/chown", ["postgres", folder.path]) }
+        }
+        chmod(socketDirectory.path, 0o700)
+        chmod(dataDirectory.path, 0o700)
+        if !fileManager.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) {
+            try runAsOwner("initdb", ["-D", dataDirectory.path, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-instructions"], what: "create the database cluster")
+        }
+        if (try? runAsOwner("pg_ctl", ["-D", dataDirectory.path, "status"], what: "check the server")) == nil {
+            try runAsOwner("pg_ctl", ["-D", dataDirectory.path, "-l", logFile.path, "-w", "-t", "60",
+                                      "-o", "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory.path)' -p \(port)", "start"],
+                           what: "start PostgreSQL (its log: \(logFile.path))")
+        }
+        let exists = try run(binaries.appendingPathComponent("psql").path,
+                             ["-X", "-q", "-t", "-A", "-h", socketDirectory.path, "-p", String(port), "-U", "postgres", "-d", "postgres",
+                              "-c", "SELECT 1 FROM pg_database WHERE datname = '\(database)'"])
+        if exists.trimmingCharacters(in: .whitespacesAndNewlines) != "1" {
+            try run(binaries.appendingPathComponent("createdb").path, ["-h", socketDirectory.path, "-p", String(port), "-U", "postgres", database])
+        }
+    }
+
+    func stop() {
+        _ = try? runAsOwner("pg_ctl", ["-D", dataDirectory.path, "-m", "fast", "-w", "stop"], what: "stop PostgreSQL")
+    }
+
+    @discardableResult
+    private func runAsOwner(_ tool: String, _ arguments: [String], what: String) throws -> String {
+        let path = binaries.appendingPathComponent(tool).path
+        do {
+            if asRoot {
+                let command = ([path] + arguments).map(Self.shellQuoted).joined(separator: " ")
+                return try run("/bin/su", ["postgres", "-s", "/bin/sh", "-c", command])
+            }
+            return try run(path, arguments)
+        } catch {
+            throw RunnerError("could not \(what): \(error)")
+        }
+    }
+
+    static func shellQuoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    @discardableResult
+    private func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw RunnerError("\(URL(fileURLWithPath: executable).lastPathComponent) exited with \(process.terminationStatus): \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return text
+    }
+}
