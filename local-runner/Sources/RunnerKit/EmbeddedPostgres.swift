@@ -75,20 +75,6 @@ struct EmbeddedPostgres {
 
     @discardableResult
     private func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw RunnerError("\(URL(fileURLWithPath: executable).lastPathComponent) exited with \(process.terminationStatus): \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-        return text
+        try Subprocess.run(executable, arguments)
     }
 }
