@@ -6,6 +6,8 @@ final class Gateway: @unchecked Sendable {
     let template: Template
     let pools: [String: WorkerPool]
     let cold: [String: ColdInvoker]?
+    /// The operator UI and API docs (`/`, `/ui/...`, `/openapi.json`, `/docs`); see StaticSite.
+    var uiDirectory = "local-runner/ui"
     private let background = DispatchQueue(label: "event-invocations", attributes: .concurrent)
 
     init(template: Template, pools: [String: WorkerPool], cold: [String: ColdInvoker]?) {
@@ -20,6 +22,8 @@ final class Gateway: @unchecked Sendable {
             response = invokeAPI(request)
         } else if request.method == "GET" && request.path == "/health" {
             response = health()
+        } else if let page = StaticSite(directory: uiDirectory).handle(request) {
+            response = page
         } else {
             response = route(request)
         }

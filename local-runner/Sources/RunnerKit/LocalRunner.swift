@@ -36,6 +36,7 @@ public enum LocalRunner {
             cold[function.logicalID] = ColdInvoker(executable: executable, environment: env)
         }
         let gateway = Gateway(template: template, pools: pools, cold: options.cold ? cold : nil)
+        gateway.uiDirectory = StaticSite.defaultDirectory(template: options.template)
         let server = HTTPServer(host: options.host, port: options.port, maximumBody: 6 * 1024 * 1024) { gateway.handle($0) }
         let port = try server.start()
         print("gateway http://\(options.host):\(port)")
