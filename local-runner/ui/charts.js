@@ -39,7 +39,7 @@ function figure(title, svg, legend) {
 // Lines over categories. series: [{label, color, points: [number|null per category]}];
 // marks: [{index, label}] draws a labelled marker (e.g. the champion's run).
 export function lineChart({ title, categories, series, yLabel, marks = [] }) {
-  const width = 640, height = 260, left = 56, right = 16, top = 16, bottom = 56;
+  const width = 640, height = 260, left = 56, right = 40, top = 16, bottom = 56;
   const values = series.flatMap((line) => line.points).filter((v) => v !== null && v !== undefined);
   const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': title, class: 'line-chart' });
   if (!values.length) {
@@ -85,7 +85,7 @@ export function lineChart({ title, categories, series, yLabel, marks = [] }) {
 
 // Grouped bars: categories on x, one bar per series in each, heights as given (e.g. shares).
 export function barChart({ title, categories, series, percent = false }) {
-  const width = 480, height = 200, left = 40, right = 8, top = 14, bottom = 48;
+  const width = 480, height = 210, left = 40, right = 8, top = 14, bottom = 58;
   const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': title, class: 'bar-chart' });
   const peak = Math.max(1e-9, ...series.flatMap((b) => b.values));
   const slot = (width - left - right) / Math.max(categories.length, 1);
@@ -104,7 +104,7 @@ export function barChart({ title, categories, series, percent = false }) {
     });
     if (i % labelStep === 0) {
       const cx = left + i * slot + slot / 2, cy = height - bottom + 10;
-      svg.append(s('text', { x: cx, y: cy, 'text-anchor': 'end', transform: `rotate(-40 ${cx} ${cy})`, class: 'axis small' }, String(label).slice(0, 12)));
+      svg.append(s('text', { x: cx, y: cy, 'text-anchor': 'end', transform: `rotate(-40 ${cx} ${cy})`, class: 'axis small' }, String(label).slice(0, 22)));
     }
   });
   return figure(title, svg, series.length > 1 ? series.map(({ label, color }) => ({ label, color })) : []);

@@ -42,14 +42,14 @@ function healthCards({ value, error }) {
   // A degraded runner answers 503 with the same document: show it rather than the error.
   const body = value || (error instanceof ApiError ? error.data : null);
   if (!body || !body.status) return card('Runner', errorBox(error));
-  const functions = Object.entries(body.functions || {}).map(([name, pool]) =>
-    `${name.replace(/Function$/, '')}: ${pool.workers ?? 0} warm, ${pool.busy ?? 0} busy`).join(' · ');
+  const functions = Object.entries(body.functions || {}).sort().map(([name, pool]) =>
+    h('div', {}, `${name.replace(/Function$/, '')}: ${pool.workers ?? 0} warm, ${pool.busy ?? 0} busy`));
   const fragment = document.createDocumentFragment();
   fragment.append(
     card('Runner', state(body.status), `${(body.routes || []).length} routes`),
     card('Database', state(body.database)),
     card('Storage', state(body.storage)),
-    card('Function workers', h('span', { class: 'small' }, functions || 'none started yet')),
+    card('Function workers', h('div', { class: 'small' }, functions.length ? functions : 'none started yet')),
   );
   return fragment;
 }

@@ -4,8 +4,10 @@ import { api, h, table, badge, format, errorBox, GENRES } from './api.js';
 
 const $ = (id) => document.getElementById(id);
 let wired = false;
-// The new visitor: an id far above the dataset's users (ids must stay below 2^28), kept across reloads.
+// The new visitor: an id just above the dataset's users, kept across reloads. Not far above: the
+// drift baseline keeps per-user activity in an array indexed by user id.
 let visitor = { id: 0, ratings: new Map(), previous: [] };
+let userCount = 0;
 
 export function showRecommendations() {
   if (wired) return;
@@ -17,14 +19,21 @@ export function showRecommendations() {
   $('rec-random').addEventListener('click', pickRandomUser);
   $('visitor-form').addEventListener('submit', (event) => { event.preventDefault(); refreshVisitor(); });
   $('visitor-new').addEventListener('click', () => { newVisitor(); $('visitor-result').replaceChildren(); $('visitor-rated').replaceChildren(); });
-  const saved = Number(localStorage.getItem('movierec-visitor'));
-  if (saved) visitor.id = saved; else newVisitor();
-  $('visitor-id').textContent = String(visitor.id);
   recommendForUser();
+  api('/stats').then((stats) => {
+    userCount = stats.users;
+    const saved = Number(localStorage.getItem('movierec-visitor'));
+    if (saved > userCount && saved < userCount + 200_000) {
+      visitor.id = saved;
+      $('visitor-id').textContent = String(saved);
+    } else {
+      newVisitor();
+    }
+  }).catch((error) => $('visitor-result').replaceChildren(errorBox(error)));
 }
 
 function newVisitor() {
-  visitor = { id: 200_000_000 + Math.floor(Math.random() * 60_000_000), ratings: new Map(), previous: [] };
+  visitor = { id: userCount + 1000 + Math.floor(Math.random() * 100_000), ratings: new Map(), previous: [] };
   localStorage.setItem('movierec-visitor', String(visitor.id));
   $('visitor-id').textContent = String(visitor.id);
 }
