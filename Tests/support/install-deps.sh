@@ -22,3 +22,11 @@ python3 -c "import scipy" >/dev/null 2>&1 || python3 -m pip install -q scipy
 # The deployment template's checks.
 command -v cfn-lint >/dev/null 2>&1 || python3 -m pip install -q cfn-lint
 python3 -c "import samtranslator" >/dev/null 2>&1 || python3 -m pip install -q aws-sam-translator
+# The API description's and the dashboard's checks; the UI's browser test (Tests/ui/check-ui.py).
+python3 -c "import openapi_spec_validator, yaml" >/dev/null 2>&1 || python3 -m pip install -q openapi-spec-validator pyyaml
+python3 -c "import selenium" >/dev/null 2>&1 || python3 -m pip install -q selenium
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
