@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building and testing need on a fresh Debian machine; does nothing when it is there.
+# Installs what building and running need on a fresh Debian machine (the C libraries and the
+# PostgreSQL server); does nothing when it is there. Tests/support/install-test-deps.sh adds the
+# test tools.
 set -euo pipefail
 missing=()
 for package in libpq-dev libcurl4-openssl-dev postgresql postgresql-contrib; do
@@ -11,14 +13,3 @@ if ((${#missing[@]})); then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c "import moto.server, flask" >/dev/null 2>&1; then
-    echo "installing: moto[server]" >&2
-    python3 -m pip install -q "moto[server]"
-fi
-command -v aws >/dev/null 2>&1 || python3 -m pip install -q awscli
-# The reference implementations the parity tests and benchmarks run beside ours.
-python3 -c "import surprise" >/dev/null 2>&1 || python3 -m pip install -q scikit-surprise
-python3 -c "import scipy" >/dev/null 2>&1 || python3 -m pip install -q scipy
-# The deployment template's checks.
-command -v cfn-lint >/dev/null 2>&1 || python3 -m pip install -q cfn-lint
-python3 -c "import samtranslator" >/dev/null 2>&1 || python3 -m pip install -q aws-sam-translator

@@ -10,6 +10,8 @@ final class Gateway: @unchecked Sendable {
     var scheduler: Scheduler?
     /// Extra checks for `/health` (storage), by dependency name.
     var healthChecks: [String: () -> String] = [:]
+    /// The operator UI and API docs (`/`, `/ui/...`, `/openapi.json`, `/docs`); see StaticSite.
+    var uiDirectory = "local-runner/ui"
     private let background = DispatchQueue(label: "event-invocations", attributes: .concurrent)
     private let inFlightLock = NSLock()
     private var inFlight = 0
@@ -48,6 +50,11 @@ final class Gateway: @unchecked Sendable {
             return (invokeAPI(request), "/2015-03-31/functions/{name}/invocations")
         }
         if let answer = runnerRoute(request) { return answer }
+        if let page = StaticSite(directory: uiDirectory).handle(request) {
+            // Few, fixed labels: the UI's files count under one endpoint.
+            let path = normalised(request.path)
+            return (page, ["/", "/openapi.json", "/docs"].contains(path) ? path : "/ui/{file}")
+        }
         return route(request)
     }
 

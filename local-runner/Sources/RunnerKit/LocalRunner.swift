@@ -83,6 +83,7 @@ public enum LocalRunner {
         shutdown.pools = Array(pools.values)
         let gateway = Gateway(template: template, pools: pools, cold: options.cold ? cold : nil, metrics: metrics)
         gateway.healthChecks["storage"] = { Self.reachable(host: "127.0.0.1", port: s3Port) ? "ok" : "error: the S3 endpoint does not answer" }
+        gateway.uiDirectory = StaticSite.defaultDirectory(template: options.template)
         shutdown.gateway = gateway
 
         try Bootstrap(gateway: gateway, options: options, dataDirectory: dataDirectory).run()
