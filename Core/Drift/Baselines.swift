@@ -53,7 +53,7 @@ public enum Baselines {
                             window: try JSONDecoder().decode(WindowSpec.self, from: Data(windowText.utf8)), rows: rows.int(0, 3) ?? 0,
                             features: try JSONDecoder().decode([FeatureDistribution].self, from: Data(featuresText.utf8)),
                             artifact: rows.string(0, 5),
-                            lookups: FeatureLookups(popularity: FeatureLookups.decode(rows.string(0, 6)), activity: FeatureLookups.decode(rows.string(0, 7))))
+                            lookups: FeatureLookups(popularity: IDCounts.decode(rows.string(0, 6)), activity: IDCounts.decode(rows.string(0, 7))))
         } catch {
             throw FunctionError.internal("stored baseline \(rows.int(0, 0) ?? 0) is unreadable: \(error)")
         }

@@ -34,7 +34,7 @@ public enum DriftCheck {
         }
         var lookups = baseline.lookups
         if lookups == nil { lookups = try FeatureLookups.current(database) }
-        let (rows, current) = try FeatureExtractor.distributions(window, lookups: lookups ?? FeatureLookups(popularity: [], activity: []), database: database)
+        let (rows, current) = try FeatureExtractor.distributions(window, lookups: lookups ?? FeatureLookups(popularity: IDCounts(), activity: IDCounts()), database: database)
         guard rows > 0 else {
             throw FunctionError.conflict("the current window holds no ratings; widen it (days=, last_ratings=) or add ratings first")
         }

@@ -37,27 +37,82 @@ public struct WindowSpec: Codable, Sendable, Equatable {
 /// the features say "are today's ratings on the same mix of movies and users", not "have the
 /// counters grown": new ratings must not look like drift merely by adding to the counts.
 public struct FeatureLookups: Sendable, Equatable {
-    public var popularity: [Int32]
-    public var activity: [Int32]
+    public var popularity: IDCounts
+    public var activity: IDCounts
+
+    public init(popularity: IDCounts, activity: IDCounts) {
+        self.popularity = popularity
+        self.activity = activity
+    }
 
     public static func current(_ database: Database) throws(FunctionError) -> FeatureLookups {
-        func dense(_ sql: String) throws(FunctionError) -> [Int32] {
+        func counts(_ sql: String) throws(FunctionError) -> IDCounts {
             let rows = try database.execute(sql)
-            var result: [Int32] = []
+            var result = IDCounts()
             for index in 0..<rows.count {
                 let id = rows.int(index, 0) ?? 0
                 guard id >= 0 && id < Int(IDSet.maximumID) else { continue }
-                if id >= result.count { result += [Int32](repeating: 0, count: id + 1 - result.count) }
-                result[id] = Int32(clamping: rows.int(index, 1) ?? 0)
+                result.set(id, Int32(clamping: rows.int(index, 1) ?? 0))
             }
             return result
         }
-        return FeatureLookups(popularity: try dense("SELECT movie_id, count FROM movie_stats"),
-                              activity: try dense("SELECT user_id, count FROM user_stats"))
+        return FeatureLookups(popularity: try counts("SELECT movie_id, count FROM movie_stats"),
+                              activity: try counts("SELECT user_id, count FROM user_stats"))
     }
 
-    /// PostgreSQL bytea hex literals of the two arrays (little-endian Int32 by id).
-    var encoded: (String, String) { (Self.hex(popularity), Self.hex(activity)) }
+    /// PostgreSQL bytea hex literals of the two tables.
+    var encoded: (String, String) { (popularity.hex, activity.hex) }
+}
+
+/// A count per id. MovieLens ids are small and dense, so ids below `denseLimit` live in an
+/// array the feature loop indexes directly; a few huge ids (POST /ratings accepts any id up to
+/// IDSet.maximumID) go to a dictionary instead of growing the array to gigabytes.
+public struct IDCounts: Sendable, Equatable {
+    static let denseLimit = 1 << 22
+    private(set) var dense: [Int32] = []
+    private(set) var sparse: [Int: Int32] = [:]
+
+    public init() {}
+
+    public init(_ values: [Int32]) {
+        for (id, value) in values.enumerated() where value != 0 { set(id, value) }
+    }
+
+    @inline(__always)
+    public subscript(id: Int) -> Int32 {
+        if id < dense.count { return id >= 0 ? dense[id] : 0 }
+        return id >= Self.denseLimit ? sparse[id] ?? 0 : 0
+    }
+
+    mutating func set(_ id: Int, _ value: Int32) {
+        if id >= Self.denseLimit {
+            sparse[id] = value
+            return
+        }
+        if id >= dense.count { dense += [Int32](repeating: 0, count: id + 1 - dense.count) }
+        dense[id] = value
+    }
+
+    /// Stored as little-endian Int32 words: a first word of -1 marks (id, count) pairs of the
+    /// non-zero entries; older baselines hold the dense array itself (a count is never -1).
+    var hex: String {
+        var words: [Int32] = [-1]
+        for (id, value) in dense.enumerated() where value != 0 { words += [Int32(id), value] }
+        for (id, value) in sparse.sorted(by: { $0.key < $1.key }) where value != 0 { words += [Int32(clamping: id), value] }
+        return Self.hex(words)
+    }
+
+    static func decode(_ text: String?) -> IDCounts {
+        let words = decodeWords(text)
+        guard words.first == -1 else { return IDCounts(words) }
+        var result = IDCounts()
+        var index = 1
+        while index + 1 < words.count {
+            result.set(Int(words[index]), words[index + 1])
+            index += 2
+        }
+        return result
+    }
 
     static func hex(_ values: [Int32]) -> String {
         let digits = Array("0123456789abcdef".utf8)
@@ -69,7 +124,7 @@ public struct FeatureLookups: Sendable, Equatable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func decode(_ text: String?) -> [Int32] {
+    static func decodeWords(_ text: String?) -> [Int32] {
         guard let text, text.hasPrefix("\\x") else { return [] }
         let utf8 = Array(text.utf8.dropFirst(2))
         func nibble(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : (c | 0x20) - 87 }
@@ -145,8 +200,8 @@ public enum FeatureExtractor {
             if movie + 1 < movieGenreOffsets.count {
                 for index in Int(movieGenreOffsets[movie])..<Int(movieGenreOffsets[movie + 1]) { genreCounts[Int(movieGenres[index])] += 1 }
             }
-            popularityCounts[movie < popularity.count ? popularity[movie] : 0, default: 0] += 1
-            activityCounts[user < activity.count ? activity[user] : 0, default: 0] += 1
+            popularityCounts[popularity[movie], default: 0] += 1
+            activityCounts[activity[user], default: 0] += 1
         }
 
         func numerical(_ name: String, _ counts: [Int32: Double]) -> FeatureDistribution {

@@ -113,6 +113,25 @@ import Testing
         #expect(try world.database.execute("SELECT count(*) FROM drift_reports").int(0, 0) == 3)
     }
 
+    /// POST /ratings accepts any id below IDSet.maximumID: one huge user id must not blow the
+    /// frozen activity table up to gigabytes (it once made the baseline 1.8 GB, refused by PostgreSQL).
+    @Test func aHugeUserIdKeepsTheBaselineSmall() throws {
+        let world = try world()
+        let movie = try #require(try world.database.execute("SELECT min(movie_id) FROM movies").int(0, 0))
+        _ = try Ratings.rate(Ratings.RateRequest(userId: Int(IDSet.maximumID) - 1, ratings: [.init(movieId: movie, rating: 4)]), database: world.database)
+        let (created, baseline, _) = try call(world.drift, "POST", "/monitoring/drift/baseline")
+        #expect(created == 201, "\(String(describing: baseline))")
+        let size = try world.database.execute("SELECT octet_length(user_activity) FROM drift_baselines ORDER BY baseline_id DESC LIMIT 1").int(0, 0) ?? 0
+        #expect(size < 1_000_000, "user_activity is \(size) bytes")
+        let (checked, _, _) = try call(world.drift, "GET", "/monitoring/drift", ["last_ratings": "1000"])
+        #expect(checked == 200)
+        // The frozen table still knows the huge id.
+        let lookups = try FeatureLookups.current(world.database)
+        #expect(lookups.activity[Int(IDSet.maximumID) - 1] == 1)
+        #expect(IDCounts.decode(lookups.activity.hex) == lookups.activity)
+        #expect(IDCounts.decode(IDCounts.hex([0, 3, 0, 5]))[3] == 5, "baselines stored densely before still read")
+    }
+
     @Test func theReportIsAPageWithHistograms() throws {
         let world = try world()
         _ = try call(world.drift, "POST", "/monitoring/drift/baseline", ["to": "1800000000"])
