@@ -5,34 +5,50 @@ import Testing
 /// The local runner as a user meets it: the built binary, the repository's template, real
 /// functions in warm pools, PostgreSQL and moto_server behind them.
 @Suite(.serialized) struct LocalRunnerTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// A runner on free ports with its own data directory (its S3 store, credentials, schedule
+    /// history; its PostgreSQL too when the environment names none).
     final class Runner: @unchecked Sendable {
         let process: Process
         let base: String
+        let s3: String
+        let dataDirectory: String
         let output = Pipe()
 
-        init(environment: [String: String], template: String? = nil, extra: [String] = []) throws {
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            let port = freePort()
+        init(environment: [String: String], template: String? = nil, functions: String? = nil, extra: [String] = [], dataDirectory: String? = nil,
+             startTimeout: Double = 120) throws {
+            let port = freePort(), s3Port = freePort()
+            self.dataDirectory = dataDirectory ?? TestServices.temporaryDirectory()
             process = Process()
             process.executableURL = FunctionProcess.binDirectory.appendingPathComponent("local-runner")
-            process.arguments = ["--port", String(port), "--template", template ?? root.appendingPathComponent("template/template.yaml").path] + extra
+            process.arguments = ["--port", String(port), "--s3-port", String(s3Port), "--data-dir", self.dataDirectory,
+                                 "--template", template ?? LocalRunnerTests.root.appendingPathComponent("template/template.yaml").path,
+                                 "--functions", functions ?? FunctionProcess.binDirectory.path, "--demo-ratings", "0"] + extra
             var env = ProcessInfo.processInfo.environment
+            env.removeValue(forKey: "DATABASE_URL")
             for (key, value) in environment { env[key] = value }
             process.environment = env
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
             base = "http://127.0.0.1:\(port)"
-            for _ in 0..<100 {
-                if (try? HTTPClient().send("GET", url: base + "/nothing", timeout: 1)) != nil { return }
-                usleep(50_000)
+            s3 = "http://127.0.0.1:\(s3Port)"
+            let deadline = Date().addingTimeInterval(startTimeout)
+            while Date() < deadline {
+                if (try? HTTPClient().send("GET", url: base + "/schedules", timeout: 1)) != nil { return }
+                guard process.isRunning else { throw TestSetupError("local-runner exited with \(process.terminationStatus) at start") }
+                usleep(100_000)
             }
             throw TestSetupError("local-runner did not start")
         }
 
-        deinit {
+        deinit { stop() }
+
+        func stop() {
+            guard process.isRunning else { return }
             kill(process.processIdentifier, SIGTERM)
-            for _ in 0..<100 where process.isRunning { usleep(50_000) }
+            for _ in 0..<300 where process.isRunning { usleep(50_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }
@@ -43,20 +59,25 @@ import Testing
         }
 
         func json(_ response: HTTPClient.Response) -> JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: response.body) }
+
+        /// `local-runner credentials` for this data directory, as environment variables.
+        func credentials() throws -> [String: String] {
+            let text = try runCommand([FunctionProcess.binDirectory.appendingPathComponent("local-runner").path, "credentials", "--data-dir", dataDirectory]).output
+            var values: [String: String] = [:]
+            for line in text.split(separator: "\n") where line.hasPrefix("export ") {
+                let parts = line.dropFirst(7).split(separator: "=", maxSplits: 1)
+                if parts.count == 2 { values[String(parts[0])] = String(parts[1]) }
+            }
+            return values
+        }
     }
 
+    /// A migrated database with 5,000 ratings; the runner trains its first champion at start
+    /// unless `train` is false (then it starts with --no-bootstrap).
     func environment(train: Bool = true) throws -> [String: String] {
         let (database, url) = try TestServices.migratedDatabase()
         _ = try DatasetImporter.run(ImportRequest(source: try synthesized(ratings: 5_000, seed: 51).0), database: database, storage: nil)
-        let client = try TestServices.s3Client()
-        let bucket = try TestServices.freshBucket(client)
-        if train {
-            let settings = try JSON.decodeRequest(TrainRequest.self, from: Data(#"{"models": ["svd"], "ranking_users": 0}"#.utf8)).resolved()
-            _ = try TrainingPipeline(database: database, store: ArtifactStore(client: client, bucket: bucket), settings: settings, runID: "first").run()
-        }
-        let s3 = try TestServices.s3Configuration()
-        return ["DATABASE_URL": url, "S3_ENDPOINT_URL": s3.endpoint, "AWS_REGION": s3.region, "AWS_ACCESS_KEY_ID": s3.accessKey,
-                "AWS_SECRET_ACCESS_KEY": s3.secretKey, "ARTIFACT_BUCKET": bucket, "MODEL_CACHE_DIR": TestServices.temporaryDirectory()]
+        return ["DATABASE_URL": url]
     }
 
     @Test func templateRoutesAnswerThroughWarmWorkers() throws {
@@ -100,7 +121,7 @@ import Testing
     }
 
     @Test func trainingIsAsynchronous() throws {
-        let runner = try Runner(environment: try environment(train: false))
+        let runner = try Runner(environment: try environment(train: false), extra: ["--no-bootstrap"])
         let started = try runner.send("POST", "/training/", body: #"{"models": ["normal"], "ranking_users": 0}"#)
         #expect(started.status == 202)
         let runID = try #require(runner.json(started)?["run_id"]?.stringValue)
@@ -115,7 +136,7 @@ import Testing
     }
 
     @Test func theInvokeAPIAnswersAsLambdaDoes() throws {
-        let runner = try Runner(environment: try environment(train: false))
+        let runner = try Runner(environment: try environment(train: false), extra: ["--no-bootstrap"])
         let ok = try runner.send("POST", "/2015-03-31/functions/ingest/invocations", body: #"{"action": "stats"}"#)
         #expect(ok.status == 200)
         #expect(runner.json(ok)?["ratings"]?.int == 5_000)
@@ -137,7 +158,7 @@ import Testing
     }
 
     @Test func crashedWorkersAnswer502AndAreReplaced() throws {
-        let runner = try Runner(environment: try environment(train: false))
+        let runner = try Runner(environment: try environment(train: false), extra: ["--no-bootstrap"])
         #expect(try runner.send("GET", "/stats").status == 200)
         // A long request, and its worker killed under it.
         let outcome = Mutex<Int>(0)
@@ -161,10 +182,109 @@ import Testing
             .replacingOccurrences(of: "      MemorySize: 1024\n      Timeout: 900\n      ReservedConcurrentExecutions: 4", with: "      MemorySize: 1024\n      Timeout: 1\n      ReservedConcurrentExecutions: 4")
         let template = TestServices.temporaryDirectory() + "/template.yaml"
         try text.write(toFile: template, atomically: true, encoding: .utf8)
-        let runner = try Runner(environment: try environment(train: false), template: template)
+        let runner = try Runner(environment: try environment(train: false), template: template, extra: ["--no-bootstrap"])
         let slow = try runner.send("POST", "/generate-ratings?batch_size=100000&spread_days=2")
         #expect(slow.status == 504)
         #expect(try runner.send("GET", "/stats").status == 200)
+    }
+
+    /// No DATABASE_URL, an empty data directory: the runner makes its PostgreSQL, its S3 store and
+    /// credentials, imports a demo dataset, trains, serves; SIGTERM stops PostgreSQL cleanly.
+    @Test func startsFromNothing() throws {
+        let data = TestServices.temporaryDirectory()
+        let runner = try Runner(environment: [:], extra: ["--demo-ratings", "4000"], dataDirectory: data, startTimeout: 300)
+        let health = try runner.send("GET", "/health")
+        #expect(health.status == 200, "\(String(decoding: health.body, as: UTF8.self))")
+        #expect(runner.json(health)?["database"]?.stringValue == "ok")
+        #expect(runner.json(health)?["storage"]?.stringValue == "ok")
+        #expect(runner.json(health)?["champion"]?["version"]?.int != nil)
+        #expect(runner.json(try runner.send("GET", "/stats"))?["ratings"]?.int == 4_000)
+        #expect(runner.json(try runner.send("POST", "/predict/", body: #"{"user_id": 1, "top_n": 3}"#))?["recommendations"]?.array?.count == 3)
+        // The artifacts are in the runner's own S3, readable with its credentials by the aws cli.
+        let credentials = try runner.credentials()
+        #expect(credentials["AWS_ACCESS_KEY_ID"]?.isEmpty == false)
+        #expect(credentials["AWS_ENDPOINT_URL_S3"] == runner.s3)
+        let listing = try runCommand(["aws", "s3", "ls", "s3://movierec-artifacts/", "--recursive", "--endpoint-url", runner.s3], environment: credentials)
+        #expect(listing.status == 0, "\(listing.errors)")
+        #expect(listing.output.contains("models/"), "\(listing.output)")
+        let postgresPID = try #require(try? String(contentsOfFile: data + "/postgres/postmaster.pid", encoding: .utf8))
+        #expect(!postgresPID.isEmpty)
+        runner.stop()
+        #expect(runner.process.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: data + "/postgres/postmaster.pid"), "PostgreSQL was stopped")
+        // A second start finds everything in place: no import, no training.
+        let again = try Runner(environment: [:], extra: ["--demo-ratings", "4000"], dataDirectory: data, startTimeout: 120)
+        #expect(again.json(try again.send("GET", "/stats"))?["ratings"]?.int == 4_000)
+        #expect(again.json(try again.send("GET", "/training/runs"))?["runs"]?.array?.count == 1)
+    }
+
+    /// The Invoke API as the AWS CLI and boto3 call it.
+    @Test func theInvokeAPIWorksWithAWSClients() throws {
+        let runner = try Runner(environment: try environment(train: false), extra: ["--no-bootstrap"])
+        let credentials = try runner.credentials()
+        let out = TestServices.temporaryDirectory() + "/out.json"
+        let cli = try runCommand(["aws", "lambda", "invoke", "--endpoint-url", runner.base, "--function-name", "ingest",
+                                  "--payload", #"{"action": "stats"}"#, out], environment: credentials)
+        #expect(cli.status == 0, "\(cli.errors)")
+        #expect(cli.output.contains("\"StatusCode\": 200"), "\(cli.output)")
+        let answer = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+        #expect(answer["ratings"]?.int == 5_000)
+        let script = """
+            import boto3, json, sys
+            client = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="us-east-1")
+            ok = client.invoke(FunctionName="ingest", Payload=json.dumps({"action": "stats"}))
+            bad = client.invoke(FunctionName="arn:aws:lambda:us-east-1:000000000000:function:IngestFunction", Payload=json.dumps({"action": "nope"}))
+            event = client.invoke(FunctionName="ingest", InvocationType="Event", Payload=b"{}")
+            dry = client.invoke(FunctionName="ingest", InvocationType="DryRun")
+            try:
+                client.invoke(FunctionName="nothing", Payload=b"{}")
+                missing = "no error"
+            except client.exceptions.ResourceNotFoundException:
+                missing = "ResourceNotFoundException"
+            print(json.dumps({"ok": json.load(ok["Payload"])["ratings"], "ok_status": ok["StatusCode"],
+                              "bad_error": bad.get("FunctionError"), "bad_type": json.load(bad["Payload"]).get("errorType"),
+                              "event": event["StatusCode"], "dry": dry["StatusCode"], "missing": missing}))
+            """
+        let boto = try runCommand(["python3", "-c", script, runner.base], environment: credentials)
+        #expect(boto.status == 0, "\(boto.errors)")
+        let result = try JSONDecoder().decode(JSONValue.self, from: Data(boto.output.utf8))
+        #expect(result["ok"]?.int == 5_000)
+        #expect(result["ok_status"]?.int == 200)
+        #expect(result["bad_error"]?.stringValue == "Unhandled")
+        #expect(result["bad_type"]?.stringValue == "invalid_input")
+        #expect(result["event"]?.int == 202)
+        #expect(result["dry"]?.int == 204)
+        #expect(result["missing"]?.stringValue == "ResourceNotFoundException")
+    }
+
+    /// /metrics after real traffic: the reference names, bounded labels, promtool's approval.
+    @Test func metricsDescribeTheTraffic() throws {
+        let runner = try Runner(environment: try environment())
+        for user in 1...3 { _ = try runner.send("POST", "/predict/", body: #"{"user_id": \#(user)}"#) }
+        _ = try runner.send("GET", "/get-random-ratings?n=2&user_id=7")
+        _ = try runner.send("GET", "/nowhere/\(UUID().uuidString)")
+        _ = try runner.send("POST", "/monitoring/drift/baseline")
+        _ = try runner.send("GET", "/monitoring/drift?last_ratings=1000")
+        let text = String(decoding: try runner.send("GET", "/metrics").body, as: UTF8.self)
+        #expect(text.contains(#"api_requests_total{method="POST",endpoint="/predict/",status="200"} 3"#))
+        #expect(text.contains(#"api_requests_total{method="GET",endpoint="/get-random-ratings",status="200"} 1"#))
+        #expect(text.contains(#"api_requests_total{method="GET",endpoint="unmatched",status="404"} 1"#), "never the raw path")
+        #expect(!text.contains("/nowhere/"))
+        #expect(text.contains("recommendations_total 3\n"))
+        #expect(text.contains(#"training_runs_total{trigger="startup"} 1"#))
+        #expect(text.contains(#"function_cold_starts_total{function="predict"} 1"#))
+        #expect(text.contains(#"function_warm_workers{function="predict"} 1"#))
+        #expect(text.contains(#"drift_feature_detected{feature="rating"}"#))
+        #expect(text.contains("champion_model_version 1\n"))
+        #expect(text.contains("champion_model_rmse "))
+        let lint = try runCommand(["promtool", "check", "metrics"], input: text)
+        #expect(lint.status == 0, "\(lint.output)\(lint.errors)")
+        // The dashboard uses only metrics this runner exports.
+        let file = TestServices.temporaryDirectory() + "/metrics.txt"
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let dashboard = try runCommand(["python3", LocalRunnerTests.root.appendingPathComponent("Tests/support/check-dashboard.py").path,
+                                        LocalRunnerTests.root.appendingPathComponent("template/grafana/dashboards/movierec.json").path, file])
+        #expect(dashboard.status == 0, "\(dashboard.output)\(dashboard.errors)")
     }
 
     func childProcesses(of parent: Int32, named name: String) throws -> [Int32] {

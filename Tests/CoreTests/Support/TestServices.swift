@@ -189,3 +189,29 @@ extension JSONValue {
     var double: Double? { if case .number(let n) = self { return n }; return nil }
     var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
 }
+
+/// Runs a command found on PATH (aws, python3, ...) with extra environment; its exit status and
+/// what it printed (stdout, then stderr).
+func runCommand(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> (status: Int32, output: String, errors: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let output = Pipe(), errors = Pipe(), stdin = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    process.standardInput = stdin
+    try process.run()
+    if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+    try stdin.fileHandleForWriting.close()
+    // Read both pipes at once: a child that fills one while we wait on the other would block.
+    let errorData = Mutex(Data())
+    let group = DispatchGroup()
+    DispatchQueue.global().async(group: group) { errorData.withLock { $0 = errors.fileHandleForReading.readDataToEndOfFile() } }
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: errorData.withLock { $0 }, as: UTF8.self))
+}

@@ -35,7 +35,7 @@ final class Gateway: @unchecked Sendable {
         defer { inFlightLock.lock(); inFlight -= 1; inFlightLock.unlock() }
         var (response, endpoint) = dispatch(request)
         response.headers.append(("x-amzn-RequestId", UUID().uuidString.lowercased()))
-        if let origin = request.header("origin"), template.corsOrigins.contains(origin) {
+        if let origin = request.header("origin"), template.cors.origins.contains(origin) {
             response.headers.append(("Access-Control-Allow-Origin", origin))
         }
         // The route template, never the raw path: label values stay bounded whatever clients send.
@@ -89,17 +89,20 @@ final class Gateway: @unchecked Sendable {
 
     func route(_ request: HTTPServer.Request) -> (HTTPServer.Response, String) {
         let path = normalised(request.path)
-        let candidates = template.functions.flatMap { function in function.routes.map { (function, $0) } }.filter { normalised($0.1.path) == path }
-        if request.method == "OPTIONS", let origin = request.header("origin"), template.corsOrigins.contains(origin) {
-            return (HTTPServer.Response(status: 204, headers: [("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
-                                                               ("Access-Control-Allow-Headers", "content-type"), ("Access-Control-Max-Age", "600")]),
+        let candidates = template.functions.flatMap { function in function.routes.compactMap { route in
+            Self.match(route.path, path).map { (function, route, $0) }
+        } }.sorted { $0.2.count < $1.2.count }  // a literal route wins over one with parameters, as on API Gateway
+        if request.method == "OPTIONS", let origin = request.header("origin"), template.cors.origins.contains(origin) {
+            return (HTTPServer.Response(status: 204, headers: [("Access-Control-Allow-Methods", template.cors.methods.joined(separator: ", ")),
+                                                               ("Access-Control-Allow-Headers", template.cors.headers.joined(separator: ", ")),
+                                                               ("Access-Control-Max-Age", String(template.cors.maxAge))]),
                     candidates.first?.1.path ?? "unmatched")
         }
-        guard let (function, route) = candidates.first(where: { $0.1.method == request.method }) else {
+        guard let (function, route, parameters) = candidates.first(where: { $0.1.method == request.method || $0.1.method == "ANY" }) else {
             return (.json(candidates.isEmpty ? 404 : 405, ["message": candidates.isEmpty ? "Not Found" : "Method Not Allowed"]), candidates.first?.1.path ?? "unmatched")
         }
         let requestId = UUID().uuidString.lowercased()
-        let event = Self.apiGatewayEvent(request, route: route, requestId: requestId)
+        let event = Self.apiGatewayEvent(request, route: route, requestId: requestId, pathParameters: parameters)
         if route.async {
             // As an Event invocation: accepted at once, run in the background; the request id is the run id.
             background.async { [self] in
@@ -165,6 +168,27 @@ final class Gateway: @unchecked Sendable {
         observeModels(data)
     }
 
+    /// The path parameters when `path` matches the route's template (`/items/{id}`, greedy
+    /// `/files/{proxy+}`), nil when it does not.
+    static func match(_ template: String, _ path: String) -> [String: String]? {
+        let pattern = template.split(separator: "/"), parts = path.split(separator: "/")
+        var parameters: [String: String] = [:]
+        for (index, segment) in pattern.enumerated() {
+            if segment.hasPrefix("{") && segment.hasSuffix("+}") {
+                guard index < parts.count else { return nil }
+                parameters[String(segment.dropFirst().dropLast(2))] = parts[index...].joined(separator: "/").removingPercentEncoding
+                return parameters
+            }
+            guard index < parts.count else { return nil }
+            if segment.hasPrefix("{") && segment.hasSuffix("}") {
+                parameters[String(segment.dropFirst().dropLast())] = String(parts[index]).removingPercentEncoding ?? String(parts[index])
+            } else if segment != parts[index] {
+                return nil
+            }
+        }
+        return pattern.count == parts.count ? parameters : nil
+    }
+
     func normalised(_ path: String) -> String {
         var trimmed = path
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
@@ -173,7 +197,7 @@ final class Gateway: @unchecked Sendable {
 
     /// The event API Gateway builds: lower-case header names, duplicates comma-joined, cookies
     /// apart, query parameters decoded, base64 for bodies that are not text, a fresh request id.
-    static func apiGatewayEvent(_ request: HTTPServer.Request, route: Template.Route, requestId: String) -> Data {
+    static func apiGatewayEvent(_ request: HTTPServer.Request, route: Template.Route, requestId: String, pathParameters: [String: String] = [:]) -> Data {
         var headers: [String: String] = [:]
         var cookies: [String] = []
         for (name, value) in request.headers {
@@ -189,10 +213,6 @@ final class Gateway: @unchecked Sendable {
             query[key] = query[key].map { "\($0),\(value)" } ?? value
         }
         let now = Date()
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "dd/MMM/yyyy:HH:mm:ss Z"
         var event: [String: Any] = [
             "version": "2.0",
             "routeKey": route.key,
@@ -202,13 +222,14 @@ final class Gateway: @unchecked Sendable {
             "requestContext": [
                 "accountId": "000000000000", "apiId": "local", "domainName": "127.0.0.1", "domainPrefix": "127",
                 "requestId": requestId, "routeKey": route.key, "stage": "$default",
-                "time": formatter.string(from: now), "timeEpoch": Int64(now.timeIntervalSince1970 * 1000),
+                "time": Self.requestTime(now), "timeEpoch": Int64(now.timeIntervalSince1970 * 1000),
                 "http": ["method": request.method, "path": request.path, "protocol": "HTTP/1.1",
                          "sourceIp": request.remoteAddress, "userAgent": headers["user-agent"] ?? ""],
             ],
             "isBase64Encoded": false,
         ]
         if !cookies.isEmpty { event["cookies"] = cookies }
+        if !pathParameters.isEmpty { event["pathParameters"] = pathParameters }
         if !query.isEmpty { event["queryStringParameters"] = query }
         if !request.body.isEmpty {
             if let text = String(data: request.body, encoding: .utf8), Self.isText(headers["content-type"]) {
@@ -219,6 +240,17 @@ final class Gateway: @unchecked Sendable {
             }
         }
         return (try? JSONSerialization.data(withJSONObject: event, options: [.sortedKeys])) ?? Data()
+    }
+
+    /// `requestContext.time` as API Gateway writes it (27/Nov/2026:03:40:08 +0000), without a
+    /// DateFormatter per request (making one costs more than the rest of the event).
+    static func requestTime(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(two(parts.tm_mday))/\(months[Int(parts.tm_mon)])/\(parts.tm_year + 1900):\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) +0000"
     }
 
     static func isText(_ contentType: String?) -> Bool {

@@ -86,7 +86,7 @@ public enum LocalRunner {
         gateway.uiDirectory = StaticSite.defaultDirectory(template: options.template)
         shutdown.gateway = gateway
 
-        try Bootstrap(gateway: gateway, options: options, dataDirectory: dataDirectory).run()
+        if options.bootstrap { try Bootstrap(gateway: gateway, options: options, dataDirectory: dataDirectory).run() }
 
         let scheduler = try Scheduler(jobs: template.jobs, historyFile: dataDirectory.appendingPathComponent("schedules/runs.jsonl")) { [gateway] functionID, payload in
             guard let function = template.function(named: functionID) else { return .crashed("no function \(functionID)") }

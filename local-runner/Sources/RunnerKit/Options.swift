@@ -5,7 +5,7 @@ struct Options {
     static let usage = """
         usage: local-runner [--host 127.0.0.1] [--port 8080] [--s3-port 9000] [--data-dir .local-runner]
                             [--dataset DIR] [--demo-ratings N] [--cold] [--template template/template.yaml]
-                            [--functions DIR] [--idle-timeout SECONDS] [--no-scheduler]
+                            [--functions DIR] [--idle-timeout SECONDS] [--no-scheduler] [--no-bootstrap]
                local-runner credentials [--data-dir .local-runner]
 
           --host            address the gateway and S3 bind to (default 127.0.0.1: this machine only)
@@ -20,6 +20,7 @@ struct Options {
           --functions       directory of the built function executables (default: beside local-runner)
           --idle-timeout    seconds before an idle warm worker is stopped (default 300)
           --no-scheduler    do not fire the template's schedules (POST /schedules/{name}/run still works)
+          --no-bootstrap    serve the database as it is: no import, first training or baseline at start
 
         Without DATABASE_URL the runner starts a private PostgreSQL under --data-dir; with it, that
         database is used as it is. The S3 endpoint is always the runner's own.
@@ -36,6 +37,7 @@ struct Options {
     var functions: String?
     var idleTimeout = 300.0
     var scheduler = true
+    var bootstrap = true
     /// `credentials`: print the S3 credentials and leave.
     var printCredentials = false
 
@@ -75,6 +77,7 @@ struct Options {
                 guard let seconds = Double(text), seconds > 0 else { throw RunnerError("--idle-timeout must be a number of seconds, not \(text)") }
                 options.idleTimeout = seconds
             case "--no-scheduler": options.scheduler = false
+            case "--no-bootstrap": options.bootstrap = false
             case "--help", "-h":
                 print(usage)
                 exit(0)

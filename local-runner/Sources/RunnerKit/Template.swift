@@ -46,8 +46,16 @@ struct Template {
         var backoffRate: Double = 2
     }
 
+    /// The HttpApi's CorsConfiguration.
+    struct CORS {
+        var origins: [String] = []
+        var methods: [String] = ["GET", "POST", "OPTIONS"]
+        var headers: [String] = ["content-type"]
+        var maxAge = 0
+    }
+
     var functions: [Function]
-    var corsOrigins: [String]
+    var cors: CORS
     var jobs: [Job] = []
 
     static func load(_ path: String) throws -> Template {
@@ -90,9 +98,13 @@ struct Template {
                 concurrency: max(1, properties?["ReservedConcurrentExecutions"]?.int ?? 4),
                 environment: environment, routes: routes.sorted { $0.key < $1.key }, schedules: schedules))
         }
-        var origins: [String] = []
+        var cors = CORS()
         for (_, resource) in root["Resources"]?.mapping ?? [:] where resource["Type"]?.string == "AWS::Serverless::HttpApi" {
-            origins += (resource["Properties"]?["CorsConfiguration"]?["AllowOrigins"]?.array() ?? []).compactMap(\.string)
+            guard let configuration = resource["Properties"]?["CorsConfiguration"] else { continue }
+            cors.origins += (configuration["AllowOrigins"]?.array() ?? []).compactMap(\.string)
+            if let methods = configuration["AllowMethods"]?.array() { cors.methods = methods.compactMap(\.string) }
+            if let headers = configuration["AllowHeaders"]?.array() { cors.headers = headers.compactMap(\.string) }
+            cors.maxAge = configuration["MaxAge"]?.int ?? 0
         }
         var jobs: [Job] = []
         for function in functions {
@@ -111,7 +123,7 @@ struct Template {
             }
         }
         for job in jobs { _ = try ScheduleExpression.parse(job.expression) }
-        return Template(functions: functions.sorted { $0.logicalID < $1.logicalID }, corsOrigins: origins,
+        return Template(functions: functions.sorted { $0.logicalID < $1.logicalID }, cors: cors,
                         jobs: jobs.sorted { $0.name < $1.name })
     }
 
