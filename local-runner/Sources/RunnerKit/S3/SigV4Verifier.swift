@@ -52,6 +52,8 @@ struct SigV4Verifier: Sendable {
             claim = try parsePresigned(pairs)
             signedPairs.removeAll { $0.0 == "X-Amz-Signature" }
             presigned = true
+        } else if pairs.contains(where: { $0.0 == "AWSAccessKeyId" }) {
+            throw S3Error.invalidRequest("Signature Version 2 is not supported; presign with AWS4-HMAC-SHA256 (signature_version s3v4)")
         } else {
             throw S3Error.accessDenied()
         }
