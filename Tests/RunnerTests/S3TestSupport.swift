@@ -121,24 +121,28 @@ struct RawS3Client {
     /// Signs and sends. `payloadHash` defaults to the body's SHA-256; `signPath` signs a
     /// different path than the one sent (tampering).
     func send(_ method: String, _ path: String, query: [(String, String)] = [], headers: [(String, String)] = [], body: Data = Data(),
-              payloadHash: String? = nil, date: Date = Date(), sign: Bool = true, signPath: String? = nil,
-              afterSigning: ((inout [(String, String)]) -> Void)? = nil) throws -> RawResponse {
-        let amzDate = Self.amzDate(date)
-        let hash = payloadHash ?? Digest.sha256Hex(body)
-        var all = headers + [("host", "127.0.0.1:\(port)"), ("x-amz-date", amzDate), ("x-amz-content-sha256", hash)]
+              payloadHash: String? = nil, date: Date = Date(), sign: Bool = true, signPath: String? = nil) throws -> RawResponse {
         let rawQuery = query.map { "\(SigV4.uriEncode($0.0))=\(SigV4.uriEncode($0.1))" }.joined(separator: "&")
-        if sign {
-            let names = Array(Set(all.map { $0.0.lowercased() })).sorted()
-            let canonical = SigV4.canonicalRequest(method: method, uri: SigV4.canonicalURI(rawPath: signPath ?? path), query: SigV4.canonicalQuery(query),
-                                                   headers: SigV4.canonicalHeaders(names, in: all) ?? "", signedHeaders: names, payloadHash: hash)
-            let day = String(amzDate.prefix(8))
-            let scope = "\(day)/\(region)/s3/aws4_request"
-            let key = SigV4.signingKey(secret: credentials.secretAccessKey, date: day, region: region, service: "s3")
-            let signature = SigV4.signature(SigV4.stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonical), key: key)
-            all.append(("Authorization", "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(names.joined(separator: ";")), Signature=\(signature)"))
-        }
-        afterSigning?(&all)
-        return try Self.exchange(port: port, method: method, target: path + (rawQuery.isEmpty ? "" : "?" + rawQuery), headers: all, body: body)
+        let signed = signedHeaders(method, signPath ?? path, query: query, headers: headers, payloadHash: payloadHash ?? Digest.sha256Hex(body), date: date, sign: sign)
+        return try Self.exchange(port: port, method: method, target: path + (rawQuery.isEmpty ? "" : "?" + rawQuery), headers: signed.headers, body: body)
+    }
+
+    /// The request's headers with host, date, payload hash and (when `sign`) Authorization,
+    /// and the signature (the seed of an aws-chunked body).
+    func signedHeaders(_ method: String, _ path: String, query: [(String, String)] = [], headers: [(String, String)], payloadHash: String,
+                       date: Date = Date(), sign: Bool = true) -> (headers: [(String, String)], signature: String, amzDate: String) {
+        let amzDate = Self.amzDate(date)
+        var all = headers + [("host", "127.0.0.1:\(port)"), ("x-amz-date", amzDate), ("x-amz-content-sha256", payloadHash)]
+        guard sign else { return (all, "", amzDate) }
+        let names = Array(Set(all.map { $0.0.lowercased() })).sorted()
+        let canonical = SigV4.canonicalRequest(method: method, uri: SigV4.canonicalURI(rawPath: path), query: SigV4.canonicalQuery(query),
+                                               headers: SigV4.canonicalHeaders(names, in: all) ?? "", signedHeaders: names, payloadHash: payloadHash)
+        let day = String(amzDate.prefix(8))
+        let scope = "\(day)/\(region)/s3/aws4_request"
+        let key = SigV4.signingKey(secret: credentials.secretAccessKey, date: day, region: region, service: "s3")
+        let signature = SigV4.signature(SigV4.stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonical), key: key)
+        all.append(("Authorization", "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(names.joined(separator: ";")), Signature=\(signature)"))
+        return (all, signature, amzDate)
     }
 
     /// The seed-signature pieces for a hand-made aws-chunked body.
