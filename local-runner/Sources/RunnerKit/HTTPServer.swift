@@ -1,8 +1,8 @@
 import Foundation
 
 /// A small blocking HTTP/1.1 server: one thread per connection, keep-alive, Content-Length
-/// and chunked bodies, a body size limit. Enough for a local gateway and the Runtime API, with
-/// no dependency to build.
+/// and chunked bodies, `Expect: 100-continue`, a body size limit. Enough for a local gateway,
+/// the Runtime API and the S3 emulation, with no dependency to build.
 final class HTTPServer: @unchecked Sendable {
     struct Request {
         var method: String
@@ -22,6 +22,9 @@ final class HTTPServer: @unchecked Sendable {
         var status: Int
         var headers: [(String, String)] = []
         var body = Data()
+        /// The Content-Length to announce instead of `body.count`, for an answer without a body
+        /// that describes one (a HEAD answer carries the length a GET would send).
+        var contentLength: Int? = nil
 
         static func json(_ status: Int, _ object: Any, headers: [(String, String)] = []) -> Response {
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
@@ -33,12 +36,18 @@ final class HTTPServer: @unchecked Sendable {
     private(set) var port: Int
     let maximumBody: Int
     let handler: @Sendable (Request) -> Response
+    /// The answer to a body over `maximumBody` (the gateway's JSON 413 unless told otherwise:
+    /// S3 answers with its own XML error).
+    let tooLarge: @Sendable () -> Response
     private var listener: Int32 = -1
 
-    init(host: String, port: Int, maximumBody: Int, handler: @escaping @Sendable (Request) -> Response) {
+    init(host: String, port: Int, maximumBody: Int,
+         tooLarge: @escaping @Sendable () -> Response = { Response.json(413, ["message": "Request Entity Too Large"]) },
+         handler: @escaping @Sendable (Request) -> Response) {
         self.host = host
         self.port = port
         self.maximumBody = maximumBody
+        self.tooLarge = tooLarge
         self.handler = handler
     }
 
@@ -98,7 +107,7 @@ final class HTTPServer: @unchecked Sendable {
                     if n <= 0 { break }
                     left -= n
                 }
-                write(fd, Response.json(413, ["message": "Request Entity Too Large"]), keepAlive: false)
+                write(fd, tooLarge(), keepAlive: false)
                 return
             case .malformed:
                 write(fd, Response.json(400, ["message": "Bad Request"]), keepAlive: false)
@@ -116,15 +125,25 @@ final class HTTPServer: @unchecked Sendable {
     private func write(_ fd: Int32, _ response: Response, keepAlive: Bool) -> Bool {
         var head = "HTTP/1.1 \(response.status) \(HTTPServer.reason(response.status))\r\n"
         for (name, value) in response.headers where name.lowercased() != "content-length" { head += "\(name): \(value)\r\n" }
-        head += "Content-Length: \(response.body.count)\r\n"
+        head += "Content-Length: \(response.contentLength ?? response.body.count)\r\n"
         if !keepAlive { head += "Connection: close\r\n" }
         head += "\r\n"
-        var data = Data(head.utf8)
-        data.append(response.body)
-        return data.withUnsafeBytes { raw -> Bool in
+        // Small answers go out in one send; a large body is sent from its own storage rather
+        // than copied behind the head (an S3 GET may be tens of megabytes).
+        if response.body.count <= 65536 {
+            var data = Data(head.utf8)
+            data.append(response.body)
+            return HTTPServer.sendAll(fd, data)
+        }
+        return HTTPServer.sendAll(fd, Data(head.utf8)) && HTTPServer.sendAll(fd, response.body)
+    }
+
+    static func sendAll(_ fd: Int32, _ data: Data) -> Bool {
+        data.withUnsafeBytes { raw -> Bool in
+            guard let base = raw.baseAddress else { return true }
             var offset = 0
             while offset < raw.count {
-                let n = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                let n = send(fd, base + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
                 if n <= 0 { return false }
                 offset += n
             }
@@ -138,13 +157,20 @@ final class HTTPServer: @unchecked Sendable {
         case 201: return "Created"
         case 202: return "Accepted"
         case 204: return "No Content"
+        case 206: return "Partial Content"
+        case 304: return "Not Modified"
         case 400: return "Bad Request"
         case 403: return "Forbidden"
         case 404: return "Not Found"
         case 405: return "Method Not Allowed"
+        case 409: return "Conflict"
+        case 411: return "Length Required"
+        case 412: return "Precondition Failed"
         case 413: return "Payload Too Large"
+        case 416: return "Range Not Satisfiable"
         case 429: return "Too Many Requests"
         case 500: return "Internal Server Error"
+        case 501: return "Not Implemented"
         case 502: return "Bad Gateway"
         case 503: return "Service Unavailable"
         case 504: return "Gateway Timeout"
@@ -191,6 +217,16 @@ final class HTTPServer: @unchecked Sendable {
             let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
             var request = Request(method: String(requestLine[0]).uppercased(), path: String(parts[0]),
                                   rawQuery: parts.count > 1 ? String(parts[1]) : "", headers: headers, body: Data(), remoteAddress: remote)
+            // A client that asked to be told before sending the body (curl and botocore on PUT)
+            // would otherwise wait about a second for an answer. A body already known to be too
+            // large is refused before the client sends it.
+            let expectsContinue = request.header("expect")?.lowercased() == "100-continue"
+            if expectsContinue {
+                if let length = request.header("content-length").flatMap(Int.init), length > maximumBody {
+                    return .tooLarge(remaining: 0)
+                }
+                guard HTTPServer.sendAll(fd, Data("HTTP/1.1 100 Continue\r\n\r\n".utf8)) else { return .closed }
+            }
             if request.header("transfer-encoding")?.lowercased().contains("chunked") == true {
                 var body = [UInt8]()
                 while true {
@@ -218,11 +254,29 @@ final class HTTPServer: @unchecked Sendable {
                     buffer.removeFirst(buffered)
                     return .tooLarge(remaining: length - buffered)
                 }
-                while buffer.count < length { if !fill() { return .closed } }
-                request.body = Data(buffer[0..<length])
-                buffer.removeFirst(length)
+                guard let body = readBody(length: length) else { return .closed }
+                request.body = body
             }
             return .request(request)
+        }
+
+        /// Exactly `length` body bytes: what is buffered, then straight from the socket into the
+        /// body's own storage (no growing buffer and no second copy of a large upload).
+        mutating func readBody(length: Int) -> Data? {
+            let buffered = min(buffer.count, length)
+            var body = Data(count: length)
+            body.replaceSubrange(0..<buffered, with: buffer[0..<buffered])
+            buffer.removeFirst(buffered)
+            var filled = buffered
+            while filled < length {
+                let n = body.withUnsafeMutableBytes { raw -> Int in
+                    guard let base = raw.baseAddress else { return 0 }
+                    return recv(fd, base + filled, length - filled, 0)
+                }
+                if n <= 0 { return nil }
+                filled += n
+            }
+            return body
         }
 
         func find(_ needle: [UInt8]) -> Int? {
