@@ -47,6 +47,6 @@ let package = Package(
         .executableTarget(name: "LocalRunner", dependencies: ["RunnerKit"], path: "local-runner/Sources/LocalRunner",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests"),
-        .testTarget(name: "RunnerTests", dependencies: ["RunnerKit"], path: "Tests/RunnerTests", swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "RunnerTests", dependencies: ["RunnerKit", "Core"], path: "Tests/RunnerTests", swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

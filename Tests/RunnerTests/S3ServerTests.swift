@@ -23,6 +23,11 @@ import Testing
         let tampered = try fixture.client().send("DELETE", "/auth", signPath: "/other")
         #expect(tampered.status == 403 && tampered.errorCode == "SignatureDoesNotMatch")
         #expect(fixture.server.createBucketExists("auth"))
+        // A header signed with a value and then dropped no longer matches.
+        var dropped = fixture.client().signedHeaders("GET", "/auth", headers: [("x-amz-meta-signed", "1")], payloadHash: SigV4.emptyPayloadHash).headers
+        dropped.removeAll { $0.0 == "x-amz-meta-signed" }
+        let droppedResponse = try RawS3Client.exchange(port: fixture.port, method: "GET", target: "/auth", headers: dropped, body: Data())
+        #expect(droppedResponse.status == 403 && droppedResponse.errorCode == "SignatureDoesNotMatch")
         let ok = try fixture.client().send("GET", "/auth", query: [("list-type", "2"), ("prefix", "a b/ü")])
         #expect(ok.status == 200, "\(ok.text)")
     }

@@ -136,7 +136,7 @@ struct RawS3Client {
         guard sign else { return (all, "", amzDate) }
         let names = Array(Set(all.map { $0.0.lowercased() })).sorted()
         let canonical = SigV4.canonicalRequest(method: method, uri: SigV4.canonicalURI(rawPath: path), query: SigV4.canonicalQuery(query),
-                                               headers: SigV4.canonicalHeaders(names, in: all) ?? "", signedHeaders: names, payloadHash: payloadHash)
+                                               headers: SigV4.canonicalHeaders(names, in: all), signedHeaders: names, payloadHash: payloadHash)
         let day = String(amzDate.prefix(8))
         let scope = "\(day)/\(region)/s3/aws4_request"
         let key = SigV4.signingKey(secret: credentials.secretAccessKey, date: day, region: region, service: "s3")

@@ -332,7 +332,7 @@ final class ObjectStore: @unchecked Sendable {
     func abortUpload(bucket: String, uploadID: String, key: String) throws {
         let state = try upload(bucket: bucket, id: uploadID)
         guard state.key == key else { throw S3Error.noSuchUpload(uploadID) }
-        try locked { try? FileManager.default.removeItem(at: uploadURL(bucket, uploadID)) }
+        locked { try? FileManager.default.removeItem(at: uploadURL(bucket, uploadID)) }
     }
 
     /// Joins the named parts into the object. The ETag is S3's: MD5 of the concatenated binary
@@ -392,7 +392,7 @@ final class ObjectStore: @unchecked Sendable {
             meta.checksumType = wantsFull ? "FULL_OBJECT" : "COMPOSITE"
         }
         let committed = try commit(bucket: bucket, meta: meta)
-        try locked { try? FileManager.default.removeItem(at: directory) }
+        locked { try? FileManager.default.removeItem(at: directory) }
         return committed
     }
 }

@@ -82,13 +82,14 @@ enum SigV4 {
         value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ").trimmingCharacters(in: .whitespaces)
     }
 
-    /// The signed headers' lines (`name:value\n`, names lower-case and sorted); nil when a
-    /// signed header is missing from the request.
-    static func canonicalHeaders(_ signedHeaders: [String], in headers: [(String, String)]) -> String? {
+    /// The signed headers' lines (`name:value\n`, names lower-case and sorted). A signed
+    /// header the request lacks counts as empty: libcurl (7.88) signs `expect:` when told to
+    /// suppress `Expect` and then does not send it. A header signed with a value and then
+    /// removed still fails, since its value changes.
+    static func canonicalHeaders(_ signedHeaders: [String], in headers: [(String, String)]) -> String {
         var text = ""
         for name in signedHeaders {
             let values = headers.filter { $0.0.lowercased() == name }.map { canonicalHeaderValue($0.1) }
-            guard !values.isEmpty else { return nil }
             text += "\(name):\(values.joined(separator: ","))\n"
         }
         return text
