@@ -287,6 +287,18 @@ import Testing
         #expect(dashboard.status == 0, "\(dashboard.output)\(dashboard.errors)")
     }
 
+    /// The operator UI in headless Chromium: every page with the API's data, one interaction
+    /// each (Tests/ui/check-ui.py); the screenshots stay in the printed directory.
+    @Test func theUIWorksInARealBrowser() throws {
+        let runner = try Runner(environment: try environment())
+        let shots = TestServices.temporaryDirectory() + "/ui-screenshots"
+        let check = try runCommand(["python3", LocalRunnerTests.root.appendingPathComponent("Tests/ui/check-ui.py").path, runner.base, shots])
+        #expect(check.status == 0, "\(check.output)\n\(check.errors)")
+        #expect(check.output.contains("all pages ok"), "\(check.output)")
+        let pictures = (try? FileManager.default.contentsOfDirectory(atPath: shots)) ?? []
+        #expect(pictures.filter { $0.hasSuffix(".png") }.count >= 10, "screenshots in \(shots)")
+    }
+
     func childProcesses(of parent: Int32, named name: String) throws -> [Int32] {
         var result: [Int32] = []
         for entry in try FileManager.default.contentsOfDirectory(atPath: "/proc") {
