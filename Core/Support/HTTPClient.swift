@@ -59,8 +59,11 @@ public final class HTTPClient {
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headerList) }
         var allHeaders = headers
-        // curl adds "Expect: 100-continue" to large uploads; a round trip we do not need.
-        allHeaders["Expect"] = ""
+        // curl adds "Expect: 100-continue" to large uploads; a round trip we do not need. Removing
+        // the header with an empty "Expect:" would make curl's SigV4 sign a header it never sends
+        // (curl issue 11664; AWS refuses such requests), so signed requests keep it unsigned, as
+        // AWS's SDKs do, and simply do not wait for the 100 (see expect_100_timeout below).
+        if signing == nil { allHeaders["Expect"] = "" }
         if let token = signing?.sessionToken { allHeaders["x-amz-security-token"] = token }
         for (name, value) in allHeaders.sorted(by: { $0.key < $1.key }) {
             let line = value.isEmpty ? "\(name):" : "\(name): \(value)"
@@ -112,6 +115,7 @@ public final class HTTPClient {
 
         if case .file(let path) = sink { transfer.sinkPath = path }
         if let signing {
+            ccurl_set_long(handle, ccurl_opt_expect_100_timeout_ms, 0)
             ccurl_set_string(handle, ccurl_opt_aws_sigv4, "aws:amz:\(signing.region):\(signing.service)")
             ccurl_set_string(handle, ccurl_opt_userpwd, "\(signing.accessKey):\(signing.secretKey)")
         }

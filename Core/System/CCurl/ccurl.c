@@ -34,3 +34,4 @@ const CURLoption ccurl_opt_post = CURLOPT_POST;
 const CURLoption ccurl_opt_postfieldsize_large = CURLOPT_POSTFIELDSIZE_LARGE;
 const CURLoption ccurl_opt_httpget = CURLOPT_HTTPGET;
 const CURLoption ccurl_opt_errorbuffer = CURLOPT_ERRORBUFFER;
+const CURLoption ccurl_opt_expect_100_timeout_ms = CURLOPT_EXPECT_100_TIMEOUT_MS;

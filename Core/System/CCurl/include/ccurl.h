@@ -31,5 +31,6 @@ extern const CURLoption ccurl_opt_post;
 extern const CURLoption ccurl_opt_postfieldsize_large;
 extern const CURLoption ccurl_opt_httpget;
 extern const CURLoption ccurl_opt_errorbuffer;
+extern const CURLoption ccurl_opt_expect_100_timeout_ms;
 
 #endif

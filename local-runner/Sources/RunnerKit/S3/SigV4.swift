@@ -82,10 +82,8 @@ enum SigV4 {
         value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ").trimmingCharacters(in: .whitespaces)
     }
 
-    /// The signed headers' lines (`name:value\n`, names lower-case and sorted). A signed
-    /// header the request lacks counts as empty: libcurl (7.88) signs `expect:` when told to
-    /// suppress `Expect` and then does not send it. A header signed with a value and then
-    /// removed still fails, since its value changes.
+    /// The signed headers' lines (`name:value\n`, names lower-case and sorted). The verifier
+    /// refuses a request that lacks a header it names as signed before this is computed.
     static func canonicalHeaders(_ signedHeaders: [String], in headers: [(String, String)]) -> String {
         var text = ""
         for name in signedHeaders {

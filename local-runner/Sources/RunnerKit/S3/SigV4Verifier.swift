@@ -81,6 +81,11 @@ struct SigV4Verifier: Sendable {
                           details: ["RequestTime": claim.amzDate, "MaxAllowedSkewMilliseconds": String(Int(maximumSkew * 1000))])
         }
         guard claim.signedHeaders.contains("host") else { throw S3Error.accessDenied("The host header must be signed") }
+        // As AWS does: a header named as signed must be in the request (libcurl once signed an
+        // `expect:` it never sent; AWS refuses that, and so do we, so our tests catch it).
+        for name in claim.signedHeaders where !headers.contains(where: { $0.0.lowercased() == name }) {
+            throw S3Error.signatureDoesNotMatch("'\(name)' is named as a SignedHeader, but it does not exist in the HTTP request.")
+        }
         let canonicalHeaders = SigV4.canonicalHeaders(claim.signedHeaders, in: headers)
         let payloadHash: String
         if let sent = header("x-amz-content-sha256") {
