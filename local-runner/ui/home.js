@@ -17,10 +17,21 @@ async function settle(promise) {
   try { return { value: await promise }; } catch (error) { return { error }; }
 }
 
+// The last week's drift; when the week holds no ratings (a dataset with old timestamps), the
+// latest 10,000 ratings instead, so the card shows a verdict rather than an empty window.
+async function latestDrift() {
+  try {
+    return { value: await api('/monitoring/drift', { query: { days: 7 } }), window: 'last 7 days' };
+  } catch (error) {
+    if (error.status !== 409 || !/no ratings/.test(error.message || '')) return { error, window: 'last 7 days' };
+    return { ...(await settle(api('/monitoring/drift', { query: { last_ratings: 10000 } }))), window: 'latest 10,000 ratings' };
+  }
+}
+
 async function load() {
   const [health, models, stats, drift, schedules, latest] = await Promise.all([
     settle(api('/health')), settle(api('/models')), settle(api('/stats')),
-    settle(api('/monitoring/drift', { query: { days: 7 } })), settle(api('/schedules')), settle(api('/training/status')),
+    latestDrift(), settle(api('/schedules')), settle(api('/training/status')),
   ]);
   $('home-status').replaceChildren(
     healthCards(health),
@@ -70,9 +81,9 @@ function trainingCard({ value, error }) {
     `${format.when(value.finished_at || value.started_at)}${promoted ? ` · ${promoted}` : ''}`);
 }
 
-function driftCard({ value, error }) {
-  if (error) return card('Drift, last 7 days', errorBox(error));
-  return card('Drift, last 7 days', badge(value.drift_detected ? 'drift detected' : 'no drift', value.drift_detected ? 'bad' : 'good'),
+function driftCard({ value, error, window }) {
+  if (error) return card(`Drift, ${window}`, errorBox(error));
+  return card(`Drift, ${window}`, badge(value.drift_detected ? 'drift detected' : 'no drift', value.drift_detected ? 'bad' : 'good'),
     `${value.drifted_features} of ${value.features.length} features drifted · ${format.number(value.current.rows)} ratings`);
 }
 
