@@ -13,6 +13,12 @@ public enum Event: Sendable {
         if data.count > maximumSize {
             throw FunctionError.tooLarge("event is \(data.count) bytes; the limit is \(maximumSize) bytes")
         }
+        // The gateway's events first, as a typed document: decoding only the fields we read is
+        // several times cheaper than a generic JSON tree, and it is every HTTP request's cost.
+        if let event = try? JSONDecoder().decode(APIGatewayV2Event.self, from: data), event.version == "2.0",
+           let http = event.requestContext?.http {
+            return .http(try HTTPRequest(event, http: http))
+        }
         let value: JSONValue
         do { value = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
             throw FunctionError.invalidInput("event is not valid JSON")
@@ -25,6 +31,29 @@ public enum Event: Sendable {
         }
         return .direct(data)
     }
+}
+
+/// The fields of an API Gateway HTTP API (payload 2.0) event that functions read.
+struct APIGatewayV2Event: Decodable {
+    struct Context: Decodable {
+        struct HTTP: Decodable {
+            var method: String
+            var path: String?
+        }
+        var http: HTTP?
+        var requestId: String?
+    }
+
+    var version: String?
+    var routeKey: String?
+    var rawPath: String?
+    var rawQueryString: String?
+    var headers: [String: String]?
+    var queryStringParameters: [String: String]?
+    var pathParameters: [String: String]?
+    var body: String?
+    var isBase64Encoded: Bool?
+    var requestContext: Context?
 }
 
 /// An HTTP request as API Gateway hands it to a function.
@@ -48,6 +77,31 @@ public struct HTTPRequest: Sendable {
         self.routeKey = routeKey
         self.pathParameters = pathParameters
         self.requestId = requestId
+    }
+
+    init(_ event: APIGatewayV2Event, http: APIGatewayV2Event.Context.HTTP) throws(FunctionError) {
+        var query = event.queryStringParameters ?? [:]
+        if query.isEmpty, let raw = event.rawQueryString, !raw.isEmpty {
+            for pair in raw.split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                query[percentDecode(parts[0])] = parts.count > 1 ? percentDecode(parts[1]) : ""
+            }
+        }
+        var headers: [String: String] = [:]
+        for (name, value) in event.headers ?? [:] { headers[name.lowercased()] = value }
+        var body = Data()
+        if let text = event.body {
+            if event.isBase64Encoded == true {
+                guard let decoded = Data(base64Encoded: text) else {
+                    throw FunctionError.invalidInput("event body is marked base64 but is not valid base64")
+                }
+                body = decoded
+            } else {
+                body = Data(text.utf8)
+            }
+        }
+        self.init(method: http.method, path: event.rawPath ?? http.path ?? "/", query: query, headers: headers, body: body,
+                  routeKey: event.routeKey, pathParameters: event.pathParameters ?? [:], requestId: event.requestContext?.requestId)
     }
 
     init(apiGatewayEvent object: [String: JSONValue]) throws(FunctionError) {

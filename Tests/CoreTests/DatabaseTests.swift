@@ -53,6 +53,14 @@ import Testing
         #expect(try database.execute("SELECT $1::text IS NULL", [nil]).bool(0, 0) == true)
     }
 
+    @Test func arrayParametersKeepEveryCharacter() throws {
+        let (database, _) = try TestServices.migratedDatabase()
+        let texts = [#"plain"#, #"a "quoted" word"#, #"back\slash"#, "comma, {brace}", "NULL", "", "ünïcødé"]
+        let rows = try database.execute("SELECT unnest($1::text[])", [SQLArray(texts)])
+        #expect((0..<rows.count).map { rows.string($0, 0) } == texts)
+        #expect(try database.execute("SELECT array_length($1::int[], 1)", [SQLArray([3, 1, 2])]).int(0, 0) == 3)
+    }
+
     @Test func transactionsRollBackOnError() throws {
         let (database, _) = try TestServices.migratedDatabase()
         do {

@@ -213,33 +213,55 @@ final class Gateway: @unchecked Sendable {
             query[key] = query[key].map { "\($0),\(value)" } ?? value
         }
         let now = Date()
-        var event: [String: Any] = [
-            "version": "2.0",
-            "routeKey": route.key,
-            "rawPath": request.path,
-            "rawQueryString": request.rawQuery,
-            "headers": headers,
-            "requestContext": [
-                "accountId": "000000000000", "apiId": "local", "domainName": "127.0.0.1", "domainPrefix": "127",
-                "requestId": requestId, "routeKey": route.key, "stage": "$default",
-                "time": Self.requestTime(now), "timeEpoch": Int64(now.timeIntervalSince1970 * 1000),
-                "http": ["method": request.method, "path": request.path, "protocol": "HTTP/1.1",
-                         "sourceIp": request.remoteAddress, "userAgent": headers["user-agent"] ?? ""],
-            ],
-            "isBase64Encoded": false,
-        ]
-        if !cookies.isEmpty { event["cookies"] = cookies }
-        if !pathParameters.isEmpty { event["pathParameters"] = pathParameters }
-        if !query.isEmpty { event["queryStringParameters"] = query }
-        if !request.body.isEmpty {
-            if let text = String(data: request.body, encoding: .utf8), Self.isText(headers["content-type"]) {
-                event["body"] = text
-            } else {
-                event["body"] = request.body.base64EncodedString()
-                event["isBase64Encoded"] = true
-            }
+        var json = JSONWriter(capacity: 1024 + request.body.count * 4 / 3)
+        json.beginObject()
+        json.field("version", "2.0")
+        json.field("routeKey", route.key)
+        json.field("rawPath", request.path)
+        json.field("rawQueryString", request.rawQuery)
+        if !cookies.isEmpty {
+            json.key("cookies")
+            json.beginArray()
+            for cookie in cookies { json.string(cookie) }
+            json.endArray()
         }
-        return (try? JSONSerialization.data(withJSONObject: event, options: [.sortedKeys])) ?? Data()
+        json.key("headers")
+        json.object(headers)
+        if !query.isEmpty { json.key("queryStringParameters"); json.object(query) }
+        if !pathParameters.isEmpty { json.key("pathParameters"); json.object(pathParameters) }
+        json.key("requestContext")
+        json.beginObject()
+        json.field("accountId", "000000000000")
+        json.field("apiId", "local")
+        json.field("domainName", "127.0.0.1")
+        json.field("domainPrefix", "127")
+        json.key("http")
+        json.object(["method": request.method, "path": request.path, "protocol": "HTTP/1.1",
+                     "sourceIp": request.remoteAddress, "userAgent": headers["user-agent"] ?? ""])
+        json.field("requestId", requestId)
+        json.field("routeKey", route.key)
+        json.field("stage", "$default")
+        json.field("time", Self.requestTime(now))
+        json.key("timeEpoch")
+        json.integer(Int64(now.timeIntervalSince1970 * 1000))
+        json.endObject()
+        if !request.body.isEmpty {
+            json.key("body")
+            if Self.isText(headers["content-type"]), let text = String(validatingUTF8Data: request.body) {
+                json.string(text)
+                json.key("isBase64Encoded")
+                json.bool(false)
+            } else {
+                json.string(request.body.base64EncodedString())
+                json.key("isBase64Encoded")
+                json.bool(true)
+            }
+        } else {
+            json.key("isBase64Encoded")
+            json.bool(false)
+        }
+        json.endObject()
+        return Data(json.bytes)
     }
 
     /// `requestContext.time` as API Gateway writes it (27/Nov/2026:03:40:08 +0000), without a
@@ -255,7 +277,8 @@ final class Gateway: @unchecked Sendable {
 
     static func isText(_ contentType: String?) -> Bool {
         guard let type = contentType?.lowercased() else { return true }
-        return type.hasPrefix("text/") || type.contains("json") || type.contains("xml") || type.contains("x-www-form-urlencoded")
+        return type.hasPrefix("text/") || type.utf8.contains(subsequence: "json") || type.utf8.contains(subsequence: "xml")
+            || type.utf8.contains(subsequence: "x-www-form-urlencoded")
     }
 
     /// The function's answer as API Gateway returns it: `{statusCode, headers, body}` mapped, a bare
@@ -266,18 +289,18 @@ final class Gateway: @unchecked Sendable {
         case .throttled: return .json(429, ["message": "Too Many Requests"])
         case .crashed, .functionError: return .json(502, ["message": "Internal Server Error"])
         case .response(let data):
-            guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
-                return .json(502, ["message": "Internal Server Error"])
-            }
-            guard let document = object as? [String: Any], let status = document["statusCode"] as? Int else {
+            guard let answer = try? JSONDecoder().decode(FunctionAnswer.self, from: data), let status = answer.statusCode else {
+                // Not the {statusCode, ...} shape: any other valid JSON is the body of a 200.
+                guard (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil else {
+                    return .json(502, ["message": "Internal Server Error"])
+                }
                 return HTTPServer.Response(status: 200, headers: [("Content-Type", "application/json")], body: data)
             }
-            var headers: [(String, String)] = []
-            for (name, value) in document["headers"] as? [String: Any] ?? [:] { headers.append((name, "\(value)")) }
-            for cookie in document["cookies"] as? [String] ?? [] { headers.append(("Set-Cookie", cookie)) }
+            var headers: [(String, String)] = (answer.headers ?? [:]).map { ($0.key, $0.value.text) }
+            for cookie in answer.cookies ?? [] { headers.append(("Set-Cookie", cookie)) }
             var body = Data()
-            if let text = document["body"] as? String {
-                if document["isBase64Encoded"] as? Bool == true {
+            if let text = answer.body {
+                if answer.isBase64Encoded == true {
                     guard let decoded = Data(base64Encoded: text) else { return .json(502, ["message": "Internal Server Error"]) }
                     body = decoded
                 } else {
@@ -287,6 +310,27 @@ final class Gateway: @unchecked Sendable {
             guard (100...599).contains(status) else { return .json(502, ["message": "Internal Server Error"]) }
             return HTTPServer.Response(status: status, headers: headers, body: body)
         }
+    }
+
+    /// A function's answer to an API Gateway event (payload 2.0 response format).
+    struct FunctionAnswer: Decodable {
+        /// Header values may be strings, numbers or booleans.
+        struct Scalar: Decodable {
+            var text: String
+            init(from decoder: Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let string = try? container.decode(String.self) { text = string }
+                else if let int = try? container.decode(Int.self) { text = String(int) }
+                else if let double = try? container.decode(Double.self) { text = String(double) }
+                else { text = String(try container.decode(Bool.self)) }
+            }
+        }
+
+        var statusCode: Int?
+        var headers: [String: Scalar]?
+        var cookies: [String]?
+        var body: String?
+        var isBase64Encoded: Bool?
     }
 
     // MARK: the Lambda Invoke API
@@ -385,5 +429,25 @@ final class Gateway: @unchecked Sendable {
         }
         document["status"] = healthy ? "ok" : "degraded"
         return .json(healthy ? 200 : 503, document)
+    }
+}
+
+extension String {
+    /// The text when `data` is valid UTF-8, else nil (no replacement characters).
+    init?(validatingUTF8Data data: Data) {
+        guard let text = String(data: data, encoding: .utf8) else { return nil }
+        self = text
+    }
+}
+
+extension String.UTF8View {
+    /// Byte-wise search, without Foundation's locale-aware string comparison.
+    func contains(subsequence: String) -> Bool {
+        let needle = Array(subsequence.utf8), haystack = Array(self)
+        guard !needle.isEmpty, needle.count <= haystack.count else { return needle.isEmpty }
+        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
+            if Array(haystack[start..<start + needle.count]) == needle { return true }
+        }
+        return false
     }
 }
