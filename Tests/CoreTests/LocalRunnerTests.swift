@@ -111,11 +111,23 @@ import Testing
     @Test func parallelRequestsAreServedInParallel() throws {
         let runner = try Runner(environment: try environment())
         let statuses = Mutex<[Int]>([])
-        DispatchQueue.concurrentPerform(iterations: 16) { index in
-            let status = (try? runner.send("POST", "/predict/", body: #"{"user_id": \#(index + 1), "top_n": 5}"#).status) ?? -1
-            statuses.withLock { $0.append(status) }
+        // 16 threads of our own (concurrentPerform would run only as many as there are cores),
+        // released together, each with several requests so that they overlap.
+        let go = DispatchSemaphore(value: 0), done = DispatchGroup()
+        for index in 0..<16 {
+            done.enter()
+            Thread {
+                go.wait()
+                for round in 0..<5 {
+                    let status = (try? runner.send("POST", "/predict/", body: #"{"user_id": \#(index * 5 + round + 1), "top_n": 5}"#).status) ?? -1
+                    statuses.withLock { $0.append(status) }
+                }
+                done.leave()
+            }.start()
         }
-        #expect(statuses.withLock { $0 } == Array(repeating: 200, count: 16))
+        for _ in 0..<16 { go.signal() }
+        done.wait()
+        #expect(statuses.withLock { $0 } == Array(repeating: 200, count: 80))
         let workers = runner.json(try runner.send("GET", "/health"))?["functions"]?["PredictFunction"]?["cold_starts"]?.int ?? 0
         #expect(workers > 1 && workers <= 20)  // more than one worker, never more than the reserved concurrency
     }
