@@ -102,7 +102,8 @@ import Testing
             let status = (try? runner.send("GET", "/slow", timeout: 30).status) ?? -1
             slowStatus.withLock { $0 = status }
         }
-        usleep(300_000)
+        // Wait until /slow holds the worker (under load that takes a while).
+        for _ in 0..<200 where runner.json(try runner.send("GET", "/health"))?["functions"]?["EchoFunction"]?["busy"]?.int != 1 { usleep(20_000) }
         let queued = try runner.send("GET", "/echo", timeout: 30)
         #expect(queued.status == 429)
         group.wait()

@@ -22,7 +22,7 @@ struct Bootstrap {
                 if !FileManager.default.fileExists(atPath: complete.path) {
                     LocalRunner.say("empty database: synthesizing a \(options.demoRatings)-rating MovieLens-format demo dataset")
                     _ = try call("ingest", ["action": "synthesize", "output": folder.path, "ratings": options.demoRatings, "seed": 1])
-                    FileManager.default.createFile(atPath: complete.path, contents: nil)
+                    _ = FileManager.default.createFile(atPath: complete.path, contents: nil)
                 }
                 LocalRunner.say("importing the demo dataset")
                 _ = try call("ingest", ["action": "import", "source": folder.path, "dataset": "synthetic-demo"])

@@ -27,7 +27,7 @@ final class HTTPServer: @unchecked Sendable {
         var contentLength: Int? = nil
 
         static func json(_ status: Int, _ object: Any, headers: [(String, String)] = []) -> Response {
-            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
             return Response(status: status, headers: [("Content-Type", "application/json")] + headers, body: data)
         }
     }

@@ -190,7 +190,7 @@ final class Scheduler: @unchecked Sendable {
         defer { mutex.unlock() }
         if !FileManager.default.fileExists(atPath: historyFile.path) {
             try? FileManager.default.createDirectory(at: historyFile.deletingLastPathComponent(), withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: historyFile.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: historyFile.path, contents: nil)
         }
         guard let handle = try? FileHandle(forWritingTo: historyFile) else { return }
         _ = try? handle.seekToEnd()
