@@ -171,6 +171,20 @@ import Testing
         #expect(big.status == 413)
     }
 
+    /// --cold: one process per invocation over stdin/stdout, no warm worker left behind.
+    @Test func coldModeStartsAProcessPerInvocation() throws {
+        let runner = try Runner(environment: try environment(train: false), extra: ["--no-bootstrap", "--cold"])
+        for _ in 0..<2 {
+            let stats = try runner.send("GET", "/stats")
+            #expect(stats.status == 200)
+            #expect(runner.json(stats)?["ratings"]?.int == 5_000)
+        }
+        #expect(try runner.send("POST", "/predict/", body: #"{"user_id": "x"}"#).status == 400)
+        #expect(try childProcesses(of: runner.process.processIdentifier, named: "ingest").isEmpty, "no worker stays up")
+        let pools = runner.json(try runner.send("GET", "/health"))?["functions"]
+        #expect(pools?["IngestFunction"]?["workers"]?.int == 0)
+    }
+
     @Test func crashedWorkersAnswer502AndAreReplaced() throws {
         let runner = try Runner(environment: try environment(train: false), extra: ["--no-bootstrap"])
         #expect(try runner.send("GET", "/stats").status == 200)

@@ -106,6 +106,17 @@ def home():
     driver.find_element(By.ID, "home-refresh").click()
     until("the new ratings count", lambda: f"{stats['ratings'] + added:,}" in text("#home-counts"))
     shot("1-home-refreshed")
+    # Interaction: run the nightly pipeline by hand and see its steps succeed.
+    before = len(call("GET", "/schedules/nightly/runs")["runs"])
+    driver.find_element(By.CSS_SELECTOR, "button.run-now[data-schedule='nightly']").click()
+    def ended():
+        runs = call("GET", "/schedules/nightly/runs")["runs"]
+        return len(runs) == before + 1 and runs[0]["status"] != "running"
+    until("the nightly run to end", ended, timeout=300)
+    run = call("GET", "/schedules/nightly/runs")["runs"][0]
+    assert run["status"] == "succeeded", run
+    until("the run's steps on the page", lambda: "GenerateRatings: succeeded" in text("#home-schedules") and "Retrain: succeeded" in text("#home-schedules"))
+    shot("1-home-nightly-run")
 
 
 def recommendations():

@@ -114,6 +114,40 @@ function scheduleTable({ value, error }) {
     { label: 'Expression', value: (r) => h('code', {}, r.expression) },
     { label: 'Targets', value: (r) => (r.targets || []).map((t) => (typeof t === 'string' ? t : t.function || t.name || JSON.stringify(t))).join(', ') },
     { label: 'Next run', value: (r) => format.when(r.next_fire) },
-    { label: 'Last run', value: (r) => (r.last_run ? h('span', {}, badge(r.last_run.status, r.last_run.status === 'succeeded' ? 'good' : r.last_run.status === 'failed' ? 'bad' : 'busy'), ' ', format.when(r.last_run.started_at)) : 'never') },
+    { label: 'Last run', value: (r) => (r.last_run ? h('span', {}, badge(r.last_run.status, r.last_run.status === 'succeeded' ? 'good' : r.last_run.status === 'failed' ? 'bad' : 'busy'), ' ', format.when(r.last_run.started_at), lastRunSteps(r.last_run)) : 'never') },
+    { label: '', value: (r) => runNowButton(r) },
   ], rows);
+}
+
+// Each step of a run, with its attempts and error, so a failed night says which step and why.
+function lastRunSteps(run) {
+  const steps = run.steps || [];
+  if (!steps.length) return '';
+  return h('ul', { class: 'steps' }, ...steps.map((step) => h('li', {},
+    `${step.name}: ${step.status}${step.attempts > 1 ? ` after ${step.attempts} attempts` : ''}${step.error ? ` (${step.error})` : ''}`)));
+}
+
+// POST /schedules/{name}/run, then follow the run until it ends.
+function runNowButton(schedule) {
+  const button = h('button', { type: 'button', class: 'run-now', 'data-schedule': schedule.name }, 'Run now');
+  const note = h('span', { class: 'muted', role: 'status' });
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      const started = await api(`/schedules/${encodeURIComponent(schedule.name)}/run`, { method: 'POST' });
+      note.textContent = ` started ${started.run_id.slice(0, 8)}…`;
+      for (;;) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const runs = await api(`/schedules/${encodeURIComponent(schedule.name)}/runs`);
+        const run = (runs.runs || []).find((r) => r.id === started.run_id);
+        if (run && run.status !== 'running') { note.textContent = ` run ${run.status}`; break; }
+      }
+      load();
+    } catch (error) {
+      note.replaceChildren(errorBox(error));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h('span', {}, button, note);
 }
