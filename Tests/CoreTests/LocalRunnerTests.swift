@@ -313,6 +313,9 @@ import Testing
         let dashboard = try runCommand(["python3", LocalRunnerTests.root.appendingPathComponent("Tests/support/check-dashboard.py").path,
                                         LocalRunnerTests.root.appendingPathComponent("template/grafana/dashboards/movierec.json").path, file])
         #expect(dashboard.status == 0, "\(dashboard.output)\(dashboard.errors)")
+        // And every panel's query runs in a real Prometheus scraping this runner.
+        let queries = try runCommand(["python3", LocalRunnerTests.root.appendingPathComponent("Tests/support/check-dashboard-queries.py").path, runner.base])
+        #expect(queries.status == 0, "\(queries.output)\(queries.errors)")
     }
 
     /// The operator UI in headless Chromium: every page with the API's data, one interaction
