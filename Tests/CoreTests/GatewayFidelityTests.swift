@@ -91,6 +91,26 @@ import Testing
         #expect(preflight.header("access-control-allow-headers") == "content-type, x-custom")
         #expect(preflight.header("access-control-max-age") == "300")
         #expect(try runner.send("GET", "/echo", headers: ["Origin": "http://elsewhere.example"]).header("access-control-allow-origin") == nil)
+        // A page elsewhere cannot make the browser act on the runner: cross-site writes and
+        // foreign Host names (DNS rebinding) are refused; the template's origins and the
+        // runner's own pages are not.
+        #expect(try runner.send("POST", "/echo", body: "{}", headers: ["Origin": "http://elsewhere.example", "Content-Type": "text/plain"]).status == 403)
+        #expect(try runner.send("POST", "/2015-03-31/functions/echo/invocations", body: "{}", headers: ["Origin": "http://elsewhere.example"]).status == 403)
+        #expect(try runner.send("GET", "/echo", headers: ["Host": "rebound.example:80"]).status == 403)
+        #expect(try runner.send("POST", "/echo", body: "{}", headers: ["Origin": "http://ui.example"]).status == 200)
+        let own = URL(string: runner.base)?.port ?? 0
+        #expect(try runner.send("POST", "/echo", body: "{}", headers: ["Origin": "http://127.0.0.1:\(own)"]).status == 200)
+        // HEAD answers carry no body, so the connection stays usable.
+        let head = try runner.send("HEAD", "/echo")
+        #expect(head.status == 405 && head.body.isEmpty)
+        // A negative chunk size is a 400, not a crash.
+        let chunked = try rawExchange(host: "127.0.0.1", port: own,
+                                      "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n-1\r\nxx\r\n0\r\n\r\n")
+        #expect(chunked.hasPrefix("HTTP/1.1 400"))
+        let good = try rawExchange(host: "127.0.0.1", port: own,
+                                   "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\nX-Trailer: 1\r\n\r\n")
+        #expect(good.hasPrefix("HTTP/1.1 200"))
+        #expect(try runner.send("GET", "/echo").status == 200, "the runner is still up")
     }
 
     @Test func timeoutsThrottlingAndCrashes() throws {

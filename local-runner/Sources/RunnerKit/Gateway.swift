@@ -33,15 +33,59 @@ final class Gateway: @unchecked Sendable {
         let started = DispatchTime.now().uptimeNanoseconds
         inFlightLock.lock(); inFlight += 1; inFlightLock.unlock()
         defer { inFlightLock.lock(); inFlight -= 1; inFlightLock.unlock() }
-        var (response, endpoint) = dispatch(request)
-        response.headers.append(("x-amzn-RequestId", UUID().uuidString.lowercased()))
+        var (response, endpoint) = refusal(request).map { ($0, "refused") } ?? dispatch(request)
+        if !response.headers.contains(where: { $0.0 == "x-amzn-RequestId" }) {
+            response.headers.append(("x-amzn-RequestId", UUID().uuidString.lowercased()))
+        }
         if let origin = request.header("origin"), template.cors.origins.contains(origin) {
             response.headers.append(("Access-Control-Allow-Origin", origin))
         }
         // The route template, never the raw path: label values stay bounded whatever clients send.
-        metrics.increment("api_requests_total", [request.method, endpoint, String(response.status)])
-        metrics.observe("api_request_duration_seconds", [request.method, endpoint], Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        // Label values stay bounded whatever clients send: unknown methods count as OTHER.
+        let method = Self.knownMethods.contains(request.method) ? request.method : "OTHER"
+        metrics.increment("api_requests_total", [method, endpoint, String(response.status)])
+        metrics.observe("api_request_duration_seconds", [method, endpoint], Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         return response
+    }
+
+    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    /// Hosts the runner answers to (its loopback names), or nil to accept any (bound elsewhere
+    /// on purpose). A page on another site that resolves its own name to 127.0.0.1 (DNS
+    /// rebinding) sends its own Host and is refused.
+    var allowedHosts: Set<String>? = ["127.0.0.1", "localhost", "[::1]"]
+
+    /// 403 for requests a web page elsewhere could make the user's browser send: a foreign Host,
+    /// or a state-changing request from an origin that is neither this runner nor one the
+    /// template's CORS configuration allows. (Browsers send text/plain POSTs cross-site without
+    /// a preflight, so CORS headers alone would not stop them.)
+    func refusal(_ request: HTTPServer.Request) -> HTTPServer.Response? {
+        let host = request.header("host")
+        if let allowedHosts, let host {
+            let name = host.hasPrefix("[") ? String(host.prefix { $0 != "]" }) + "]" : String(host.split(separator: ":").first ?? "")
+            if !allowedHosts.contains(name.lowercased()) {
+                return .json(403, ["message": "Forbidden: this runner answers to 127.0.0.1 and localhost, not \(host)"])
+            }
+        }
+        guard !["GET", "HEAD", "OPTIONS"].contains(request.method), let origin = request.header("origin") else { return nil }
+        if template.cors.origins.contains(origin) || host.map({ origin == "http://\($0)" }) == true { return nil }
+        return .json(403, ["message": "Forbidden: cross-site \(request.method) from \(origin)"])
+    }
+
+    private var background_ = 0
+    static let backgroundLimit = 64
+
+    /// Event invocations waiting or running; beyond the limit callers get 429 rather than
+    /// tying up every dispatch thread.
+    func startBackground() -> Bool {
+        inFlightLock.lock(); defer { inFlightLock.unlock() }
+        guard background_ < Self.backgroundLimit else { return false }
+        background_ += 1
+        return true
+    }
+
+    func endBackground() {
+        inFlightLock.lock(); background_ -= 1; inFlightLock.unlock()
     }
 
     /// The response and the endpoint label it is counted under.
@@ -105,9 +149,11 @@ final class Gateway: @unchecked Sendable {
         let event = Self.apiGatewayEvent(request, route: route, requestId: requestId, pathParameters: parameters)
         if route.async {
             // As an Event invocation: accepted at once, run in the background; the request id is the run id.
+            guard startBackground() else { return (.json(429, ["message": "Too Many Requests"]), route.path) }
             background.async { [self] in
                 _ = invoke(function, event, id: requestId, queueTimeout: function.timeout)
                 observeTrainingEnded(function)
+                endBackground()
             }
             if function.executable == "train" { metrics.increment("training_runs_total", ["api"]) }
             return (.json(202, ["run_id": requestId, "status": "accepted", "status_url": "/training/status?run_id=\(requestId)"]), route.path)
@@ -341,7 +387,10 @@ final class Gateway: @unchecked Sendable {
             return error(404, "ResourceNotFoundException", "Unknown operation \(request.method) \(request.path)")
         }
         let name = String(parts[2]).removingPercentEncoding ?? String(parts[2])
-        let shortName = name.split(separator: ":").last.map(String.init) ?? name  // an ARN names the function last
+        // A name, or an ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]).
+        let arnParts = name.split(separator: ":", omittingEmptySubsequences: false)
+        let shortName = arnParts.firstIndex(of: "function").flatMap { $0 + 1 < arnParts.count ? String(arnParts[$0 + 1]) : nil }
+            ?? arnParts.first.map(String.init) ?? name
         guard let function = template.function(named: shortName) else {
             return error(404, "ResourceNotFoundException", "Function not found: \(name)")
         }
@@ -350,14 +399,23 @@ final class Gateway: @unchecked Sendable {
         }
         let payload = request.body.isEmpty ? Data("{}".utf8) : request.body
         let requestId = UUID().uuidString.lowercased()
-        switch request.header("x-amz-invocation-type") ?? "RequestResponse" {
+        // The invocation's own id, as Lambda answers it (handle() adds none when it is there).
+        var response = invoke(function, payload: payload, requestId: requestId, type: request.header("x-amz-invocation-type") ?? "RequestResponse")
+        if !response.headers.contains(where: { $0.0.lowercased() == "x-amzn-requestid" }) { response.headers.append(("x-amzn-RequestId", requestId)) }
+        return response
+    }
+
+    private func invoke(_ function: Template.Function, payload: Data, requestId: String, type: String) -> HTTPServer.Response {
+        switch type {
         case "DryRun":
             return HTTPServer.Response(status: 204, headers: [("x-amzn-RequestId", requestId)])
         case "Event":
+            guard startBackground() else { return error(429, "TooManyRequestsException", "Rate Exceeded.") }
             noteInvocation(of: function, payload: payload)
             background.async { [self] in
                 _ = invoke(function, payload, id: requestId, queueTimeout: function.timeout)
                 observeTrainingEnded(function)
+                endBackground()
             }
             return HTTPServer.Response(status: 202, headers: [("x-amzn-RequestId", requestId)])
         case "RequestResponse":

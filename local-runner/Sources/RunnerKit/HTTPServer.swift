@@ -11,6 +11,8 @@ final class HTTPServer: @unchecked Sendable {
         var headers: [(String, String)]
         var body: Data
         var remoteAddress: String
+        /// "HTTP/1.1" or "HTTP/1.0": 1.0 connections close after one answer unless they ask otherwise.
+        var version = "HTTP/1.1"
 
         func header(_ name: String) -> String? {
             let values = headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1)
@@ -60,11 +62,15 @@ final class HTTPServer: @unchecked Sendable {
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw RunnerError("\(host) is not an IPv4 address") }
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { close(listener); listener = -1; throw RunnerError("\(host) is not an IPv4 address") }
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard bound == 0 else { throw RunnerError("cannot listen on \(host):\(port): \(String(cString: strerror(errno)))") }
-        guard listen(listener, 512) == 0 else { throw RunnerError("listen() failed") }
+        guard bound == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(listener); listener = -1
+            throw RunnerError("cannot listen on \(host):\(port): \(reason)")
+        }
+        guard listen(listener, 512) == 0 else { close(listener); listener = -1; throw RunnerError("listen() failed") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
         port = Int(UInt16(bigEndian: address.sin_port))
@@ -74,9 +80,18 @@ final class HTTPServer: @unchecked Sendable {
                 var peer = sockaddr_in()
                 var peerLength = socklen_t(MemoryLayout<sockaddr_in>.size)
                 let client = withUnsafeMutablePointer(to: &peer) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(fd, $0, &peerLength) } }
-                if client < 0 { if errno == EINTR { continue }; return }
+                if client < 0 {
+                    if errno == EINTR || errno == ECONNABORTED { continue }
+                    // Out of descriptors or memory: wait for connections to close, keep serving.
+                    if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM { usleep(10_000); continue }
+                    return  // the listener was closed (stop())
+                }
                 var one: Int32 = 1
                 setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                // A connection silent for 5 minutes is closed: idle keep-alive clients cannot
+                // pile up threads and descriptors for ever.
+                var idle = timeval(tv_sec: 300, tv_usec: 0)
+                setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &idle, socklen_t(MemoryLayout<timeval>.size))
                 var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
                 inet_ntop(AF_INET, &peer.sin_addr, &text, socklen_t(INET_ADDRSTRLEN))
                 let remote = String(cString: text)
@@ -115,19 +130,26 @@ final class HTTPServer: @unchecked Sendable {
             case .closed:
                 return
             }
-            let keepAlive = request.header("connection")?.lowercased() != "close"
+            let connection = request.header("connection")?.lowercased()
+            let keepAlive = request.version == "HTTP/1.0" ? connection == "keep-alive" : connection != "close"
             let response = handler(request)
-            guard write(fd, response, keepAlive: keepAlive), keepAlive else { return }
+            guard write(fd, response, keepAlive: keepAlive, headOnly: request.method == "HEAD"), keepAlive else { return }
         }
     }
 
     @discardableResult
-    private func write(_ fd: Int32, _ response: Response, keepAlive: Bool) -> Bool {
+    private func write(_ fd: Int32, _ response: Response, keepAlive: Bool, headOnly: Bool = false) -> Bool {
         var head = "HTTP/1.1 \(response.status) \(HTTPServer.reason(response.status))\r\n"
-        for (name, value) in response.headers where name.lowercased() != "content-length" { head += "\(name): \(value)\r\n" }
+        // A header a function supplied with CR or LF in it would split the answer: it is dropped.
+        for (name, value) in response.headers where name.lowercased() != "content-length"
+            && !name.utf8.contains(where: { $0 == 13 || $0 == 10 }) && !value.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
+            head += "\(name): \(value)\r\n"
+        }
         head += "Content-Length: \(response.contentLength ?? response.body.count)\r\n"
         if !keepAlive { head += "Connection: close\r\n" }
         head += "\r\n"
+        // HEAD: the length a GET would send, never the body (it would corrupt the next answer).
+        if headOnly { return HTTPServer.sendAll(fd, Data(head.utf8)) }
         // Small answers go out in one send; a large body is sent from its own storage rather
         // than copied behind the head (an S3 GET may be tens of megabytes).
         if response.body.count <= 65536 {
@@ -216,7 +238,8 @@ final class HTTPServer: @unchecked Sendable {
             let target = String(requestLine[1])
             let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
             var request = Request(method: String(requestLine[0]).uppercased(), path: String(parts[0]),
-                                  rawQuery: parts.count > 1 ? String(parts[1]) : "", headers: headers, body: Data(), remoteAddress: remote)
+                                  rawQuery: parts.count > 1 ? String(parts[1]) : "", headers: headers, body: Data(), remoteAddress: remote,
+                                  version: requestLine.count > 2 ? String(requestLine[2]) : "HTTP/1.0")
             // A client that asked to be told before sending the body (curl and botocore on PUT)
             // would otherwise wait about a second for an answer. A body already known to be too
             // large is refused before the client sends it.
@@ -230,19 +253,24 @@ final class HTTPServer: @unchecked Sendable {
             if request.header("transfer-encoding")?.lowercased().contains("chunked") == true {
                 var body = [UInt8]()
                 while true {
-                    var lineEnd = find([13, 10])
-                    while lineEnd == nil { if !fill() { return .closed }; lineEnd = find([13, 10]) }
-                    let sizeText = String(decoding: buffer[0..<lineEnd!], as: UTF8.self).split(separator: ";").first ?? ""
-                    guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else { return .malformed }
-                    buffer.removeFirst(lineEnd! + 2)
+                    guard let sizeLine = readLine() else { return .closed }
+                    guard let sizeLine = sizeLine else { return .malformed }
+                    let sizeText = sizeLine.split(separator: ";").first ?? ""
+                    // Hex digits only: Int(_:radix:) would also take a sign ("-1").
+                    let digits = sizeText.trimmingCharacters(in: .whitespaces)
+                    guard !digits.isEmpty, digits.count <= 15, digits.allSatisfy(\.isHexDigit), let size = Int(digits, radix: 16) else { return .malformed }
                     if size == 0 {
-                        var trailerEnd = find([13, 10])
-                        while trailerEnd == nil { if !fill() { return .closed }; trailerEnd = find([13, 10]) }
-                        buffer.removeFirst(trailerEnd! + 2)
+                        // Trailer fields, up to the empty line that ends the message.
+                        while true {
+                            guard let trailer = readLine() else { return .closed }
+                            guard let trailer = trailer else { return .malformed }
+                            if trailer.isEmpty { break }
+                        }
                         break
                     }
-                    if body.count + size > maximumBody { return .tooLarge(remaining: 0) }
+                    if size > maximumBody - body.count { return .tooLarge(remaining: 0) }
                     while buffer.count < size + 2 { if !fill() { return .closed } }
+                    guard buffer[size] == 13, buffer[size + 1] == 10 else { return .malformed }
                     body.append(contentsOf: buffer[0..<size])
                     buffer.removeFirst(size + 2)
                 }
@@ -277,6 +305,20 @@ final class HTTPServer: @unchecked Sendable {
                 filled += n
             }
             return body
+        }
+
+        /// One CRLF-terminated line of a chunked body: nil when the connection closed, .some(nil)
+        /// when the line is longer than any honest chunk-size or trailer line (8 KiB).
+        mutating func readLine() -> String?? {
+            while true {
+                if let end = find([13, 10]) {
+                    let line = String(decoding: buffer[0..<end], as: UTF8.self)
+                    buffer.removeFirst(end + 2)
+                    return .some(line)
+                }
+                if buffer.count > 8192 { return .some(nil) }
+                if !fill() { return nil }
+            }
         }
 
         func find(_ needle: [UInt8]) -> Int? {

@@ -84,6 +84,11 @@ public enum LocalRunner {
         let gateway = Gateway(template: template, pools: pools, cold: options.cold ? cold : nil, metrics: metrics)
         gateway.healthChecks["storage"] = { Self.reachable(host: "127.0.0.1", port: s3Port) ? "ok" : "error: the S3 endpoint does not answer" }
         gateway.uiDirectory = StaticSite.defaultDirectory(template: options.template)
+        switch options.host {
+        case "127.0.0.1", "localhost": break
+        case "0.0.0.0": gateway.allowedHosts = nil  // any name: the user opened it on purpose
+        default: gateway.allowedHosts?.insert(options.host)
+        }
         shutdown.gateway = gateway
 
         if options.bootstrap { try Bootstrap(gateway: gateway, options: options, dataDirectory: dataDirectory).run() }
@@ -148,12 +153,18 @@ enum WorkerRegistry {
         return true
     }()
 
+    /// Pools add and remove from many threads; only the signal handler reads without it.
+    static let lock = NSLock()
+
     static func add(_ pid: Int32) {
+        lock.lock(); defer { lock.unlock() }
         _ = initialized
         for index in 0..<1024 where slots[index] == 0 { slots[index] = pid; return }
     }
 
     static func remove(_ pid: Int32) {
+        lock.lock(); defer { lock.unlock() }
+        _ = initialized
         for index in 0..<1024 where slots[index] == pid { slots[index] = 0 }
     }
 

@@ -42,7 +42,7 @@ struct StaticSite: Sendable {
             return HTTPServer.Response(status: 304, headers: headers.filter { $0.0 != "Content-Type" })
         }
         // HEAD: the GET's headers without the body.
-        return HTTPServer.Response(status: 200, headers: headers, body: request.method == "HEAD" ? Data() : body)
+        return HTTPServer.Response(status: 200, headers: headers, body: body)
     }
 
     /// The path below the site's directory, or nil for anything that could leave it: `..` (also

@@ -12,7 +12,9 @@ final class Invocation: @unchecked Sendable {
 
     let id: String
     let event: Data
-    let deadline: Date
+    let timeout: Double
+    /// Set when a worker picks the invocation up: Lambda's clock starts then, not in the queue.
+    fileprivate(set) var deadline: Date
     fileprivate var picked = false
     fileprivate var outcome: Outcome?
     /// Signalled when a worker picks it up or its outcome is known (waited on under the pool's mutex).
@@ -21,6 +23,7 @@ final class Invocation: @unchecked Sendable {
     init(id: String, event: Data, timeout: Double) {
         self.id = id
         self.event = event
+        self.timeout = timeout
         deadline = Date().addingTimeInterval(timeout)
     }
 }
@@ -63,6 +66,10 @@ final class WorkerPool: @unchecked Sendable {
         var waiting = false
         var alive = true
         var lastUsed = Date()
+        /// Picked at least one invocation: a worker that dies before that failed to start.
+        var served = false
+        var exited = false
+        var initError: Data?
         init(number: Int) { self.number = number }
     }
 
@@ -77,6 +84,7 @@ final class WorkerPool: @unchecked Sendable {
     private var queue: [Invocation] = []
     private var workers: [Worker] = []
     private var started = 0
+    private var stopped = false
     private(set) var invocations = 0
     private(set) var coldStarts = 0
 
@@ -116,13 +124,16 @@ final class WorkerPool: @unchecked Sendable {
     private func run(_ event: Data, id: String, queueTimeout: Double) -> Invocation.Outcome {
         let invocation = Invocation(id: id, event: event, timeout: function.timeout)
         mutex.lock()
+        guard !stopped else { mutex.unlock(); return .crashed("the runner is stopping") }
         invocations += 1
         queue.append(invocation)
         let idle = workers.filter { $0.current == nil }.count
-        let spawn = queue.count > idle && workers.count < function.concurrency
+        // Decided and recorded in one critical section, so concurrent callers never start more
+        // workers than the function's reserved concurrency.
+        let newWorker = queue.count > idle && workers.count < function.concurrency ? reserveWorker() : nil
         workAvailable.signal()
         mutex.unlock()
-        if spawn { startWorker() }
+        if let newWorker { launch(newWorker) }
 
         mutex.lock()
         defer { mutex.unlock() }
@@ -134,7 +145,7 @@ final class WorkerPool: @unchecked Sendable {
             }
         }
         while invocation.outcome == nil {
-            if !invocation.changed.wait(mutex, until: invocation.deadline) && invocation.outcome == nil {
+            if !invocation.changed.wait(mutex, until: invocation.deadline) && invocation.outcome == nil && Date() >= invocation.deadline {
                 // Lambda ends the execution environment at the timeout; so does the runner.
                 if let worker = workers.first(where: { $0.current === invocation }) {
                     worker.current = nil
@@ -146,24 +157,32 @@ final class WorkerPool: @unchecked Sendable {
         return invocation.outcome ?? .crashed("no outcome")
     }
 
+    /// Stops every worker; no new one starts after this.
     func stop() {
         mutex.lock()
+        stopped = true
         let all = workers
+        for worker in all { worker.alive = false }
         workers.removeAll()
+        workAvailable.broadcast()
         mutex.unlock()
         for worker in all { worker.process?.terminate(); worker.server?.stop() }
     }
 
     // MARK: workers
 
-    private func startWorker() {
-        metrics?.increment("function_cold_starts_total", [function.executable])
-        mutex.lock()
+    /// A new worker counted in the pool at once. Called with the mutex held.
+    private func reserveWorker() -> Worker {
         started += 1
         coldStarts += 1
         let worker = Worker(number: started)
         workers.append(worker)
-        mutex.unlock()
+        return worker
+    }
+
+    /// Starts a reserved worker's process against its own Runtime API endpoint.
+    private func launch(_ worker: Worker) {
+        metrics?.increment("function_cold_starts_total", [function.executable])
         let server = HTTPServer(host: "127.0.0.1", port: 0, maximumBody: 6 * 1024 * 1024) { [weak self, worker] request in
             self?.runtimeAPI(request, worker: worker) ?? HTTPServer.Response(status: 503)
         }
@@ -181,16 +200,38 @@ final class WorkerPool: @unchecked Sendable {
             process.standardError = FileHandle.standardError
             process.terminationHandler = { [weak self, worker] process in self?.workerExited(worker, status: process.terminationStatus) }
             try process.run()
+            mutex.lock()
             worker.process = process
-            WorkerRegistry.add(process.processIdentifier)
+            // Registered for the signal handler unless it has already exited.
+            if !worker.exited { WorkerRegistry.add(process.processIdentifier) }
+            mutex.unlock()
         } catch {
-            workerExited(worker, status: -1)
+            server.stop()
+            launchFailed(worker, reason: "cannot start \(executable): \(error)")
         }
     }
 
-    private func workerExited(_ worker: Worker, status: Int32) {
-        if let pid = worker.process?.processIdentifier { WorkerRegistry.remove(pid) }
+    /// A worker that could not start: no retry (it would fail the same way); when no worker is
+    /// left to serve the queue, the queued invocations get the reason.
+    private func launchFailed(_ worker: Worker, reason: String) {
         mutex.lock()
+        workers.removeAll { $0 === worker }
+        worker.alive = false
+        worker.exited = true
+        if workers.isEmpty {
+            for invocation in queue where invocation.outcome == nil {
+                invocation.outcome = .crashed(reason)
+                invocation.changed.signal()
+            }
+            queue.removeAll()
+        }
+        mutex.unlock()
+    }
+
+    private func workerExited(_ worker: Worker, status: Int32) {
+        mutex.lock()
+        worker.exited = true
+        if let pid = worker.process?.processIdentifier { WorkerRegistry.remove(pid) }
         workers.removeAll { $0 === worker }
         worker.alive = false
         workAvailable.broadcast()  // its /next handler, if parked, must leave without taking work
@@ -199,16 +240,34 @@ final class WorkerPool: @unchecked Sendable {
             invocation.changed.signal()
         }
         worker.current = nil
-        let replace = !queue.isEmpty && workers.count < function.concurrency
+        var replacement: Worker?
+        if !worker.served && workers.isEmpty {
+            // It died before taking any work (Lambda's init phase): starting another would die
+            // the same way, so the queue gets the init error, as Lambda answers it.
+            let error = worker.initError.map { Invocation.Outcome.functionError($0, type: "Runtime.InitError") }
+                ?? .crashed("the \(function.executable) worker exited (status \(status)) before taking an invocation")
+            for invocation in queue where invocation.outcome == nil {
+                invocation.outcome = error
+                invocation.changed.signal()
+            }
+            queue.removeAll()
+        } else if !stopped && !queue.isEmpty && workers.count < function.concurrency {
+            replacement = reserveWorker()
+        }
         mutex.unlock()
         worker.server?.stop()
-        if replace { startWorker() }
+        // Started from a fresh thread: a chain of failing workers must not grow this stack.
+        if let replacement { Thread { [self] in launch(replacement) }.start() }
     }
 
     /// Reclaims workers idle for longer than `seconds`.
     func reclaim(idleFor seconds: Double) {
         mutex.lock()
         let idle = workers.filter { $0.current == nil && Date().timeIntervalSince($0.lastUsed) > seconds }
+        // Out of the pool before the signal: a worker being stopped must not pick up work.
+        for worker in idle { worker.alive = false }
+        workers.removeAll { worker in idle.contains { $0 === worker } }
+        workAvailable.broadcast()
         mutex.unlock()
         for worker in idle { worker.process?.terminate() }
     }
@@ -228,7 +287,9 @@ final class WorkerPool: @unchecked Sendable {
             guard worker.alive else { return .json(410, ["errorMessage": "this execution environment was shut down"]) }
             let invocation = queue.removeFirst()
             invocation.picked = true
+            invocation.deadline = Date().addingTimeInterval(invocation.timeout)
             worker.current = invocation
+            worker.served = true
             worker.lastUsed = Date()
             invocation.changed.signal()
             return HTTPServer.Response(status: 200, headers: [
@@ -241,6 +302,7 @@ final class WorkerPool: @unchecked Sendable {
         }
         if request.method == "POST" && rest == "/init/error" {
             mutex.lock()
+            worker.initError = request.body
             if let invocation = worker.current, invocation.outcome == nil {
                 invocation.outcome = .functionError(request.body, type: request.header("lambda-runtime-function-error-type") ?? "Runtime.InitError")
                 invocation.changed.signal()
