@@ -342,10 +342,16 @@ struct ColdInvoker {
         process.standardOutput = output
         process.standardError = FileHandle.standardError
         do { try process.run() } catch { return .crashed("cannot start \(executable): \(error)") }
-        input.fileHandleForWriting.write(event)
-        try? input.fileHandleForWriting.close()
+        // The clock first: a child that never reads its stdin must still time out.
         let timer = DispatchWorkItem { process.terminate() }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
+        // Written from another thread, and a child that exits early is not an error of ours
+        // (EPIPE): its output and status say what happened.
+        let writer = input.fileHandleForWriting
+        DispatchQueue.global().async {
+            try? writer.write(contentsOf: event)
+            try? writer.close()
+        }
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         timer.cancel()

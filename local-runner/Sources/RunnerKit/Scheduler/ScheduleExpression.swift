@@ -23,7 +23,7 @@ enum ScheduleExpression: Equatable {
     /// and plural otherwise (EventBridge refuses `rate(1 days)` and `rate(5 minute)`).
     static func parseRate(_ body: String, expression: String) throws -> Int {
         let parts = body.split(separator: " ", omittingEmptySubsequences: true)
-        guard parts.count == 2, let value = Int(parts[0]), value > 0 else {
+        guard parts.count == 2, let value = Int(parts[0]), value > 0, value <= 1_000_000 else {
             throw ScheduleError(expression, "rate takes a positive whole number and a unit, e.g. rate(5 minutes)")
         }
         let unit = String(parts[1])
