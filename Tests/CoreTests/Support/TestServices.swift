@@ -137,18 +137,9 @@ struct FunctionProcess {
     }
 
     static func launch(_ name: String, environment: [String: String]) throws -> (Process, Pipe, Pipe, Pipe) {
-        let process = Process()
-        process.executableURL = binDirectory.appendingPathComponent(name)
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "AWS_LAMBDA_RUNTIME_API")
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        return (process, input, output, errors)
+        var env = environment
+        if env["AWS_LAMBDA_RUNTIME_API"] == nil { env["AWS_LAMBDA_RUNTIME_API"] = "" }  // direct mode unless asked
+        return try startPiped(binDirectory.appendingPathComponent(name), [], environment: env)
     }
 
     /// Direct mode: one event on stdin, one answer on stdout.
@@ -193,17 +184,7 @@ extension JSONValue {
 /// Runs a command found on PATH (aws, python3, ...) with extra environment; its exit status and
 /// what it printed (stdout, then stderr).
 func runCommand(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> (status: Int32, output: String, errors: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    for (key, value) in environment { env[key] = value }
-    process.environment = env
-    let output = Pipe(), errors = Pipe(), stdin = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    process.standardInput = stdin
-    try process.run()
+    let (process, stdin, output, errors) = try startPiped(URL(fileURLWithPath: "/usr/bin/env"), arguments, environment: environment)
     if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
     try stdin.fileHandleForWriting.close()
     // Read both pipes at once: a child that fills one while we wait on the other would block.
@@ -214,4 +195,21 @@ func runCommand(_ arguments: [String], environment: [String: String] = [:], inpu
     group.wait()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: errorData.withLock { $0 }, as: UTF8.self))
+}
+
+/// Starts a program with our environment plus `environment` (an empty value removes a
+/// variable), its three standard streams on pipes.
+func startPiped(_ executable: URL, _ arguments: [String], environment: [String: String]) throws -> (Process, Pipe, Pipe, Pipe) {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    for (key, value) in environment { env[key] = value.isEmpty ? nil : value }
+    process.environment = env
+    let input = Pipe(), output = Pipe(), errors = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    return (process, input, output, errors)
 }
