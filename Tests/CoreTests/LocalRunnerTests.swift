@@ -185,6 +185,23 @@ import Testing
         #expect(pools?["IngestFunction"]?["workers"]?.int == 0)
     }
 
+    /// Idle workers are stopped after --idle-timeout; the next request starts a new one.
+    @Test func idleWorkersAreReclaimed() throws {
+        let runner = try Runner(environment: try environment(train: false), extra: ["--no-bootstrap", "--idle-timeout", "1"])
+        #expect(try runner.send("GET", "/stats").status == 200)
+        #expect(runner.json(try runner.send("GET", "/health"))?["functions"]?["IngestFunction"]?["workers"]?.int == 1)
+        var workers: Int?
+        for _ in 0..<50 {
+            usleep(200_000)
+            workers = try childProcesses(of: runner.process.processIdentifier, named: "ingest").count
+            if workers == 0 { break }
+        }
+        #expect(workers == 0, "the idle ingest worker was stopped")
+        #expect(try runner.send("GET", "/stats").status == 200)
+        let stats = runner.json(try runner.send("GET", "/health"))?["functions"]?["IngestFunction"]
+        #expect((stats?["cold_starts"]?.int ?? 0) >= 2)
+    }
+
     @Test func crashedWorkersAnswer502AndAreReplaced() throws {
         let runner = try Runner(environment: try environment(train: false), extra: ["--no-bootstrap"])
         #expect(try runner.send("GET", "/stats").status == 200)

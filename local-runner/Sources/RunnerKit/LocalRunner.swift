@@ -121,8 +121,10 @@ public enum LocalRunner {
             aws:  eval "$(\(CommandLine.arguments[0]) credentials --data-dir \(options.dataDirectory))"; aws s3 ls s3://\(bucket)/ --recursive
             """)
         fflush(stdout)
+        // Idle workers are looked for twice per idle timeout (every 30 s at most).
+        let interval = UInt32(max(1, min(30, options.idleTimeout / 2)) * 1_000_000)
         while true {
-            sleep(30)
+            usleep(interval)
             for pool in pools.values { pool.reclaim(idleFor: options.idleTimeout) }
         }
     }
