@@ -212,7 +212,7 @@ import Testing
             assert code(lambda: wrong.list_objects_v2(Bucket="safe-bucket")) == ("SignatureDoesNotMatch", 403)
             assert code(lambda: wrong.put_object(Bucket="safe-bucket", Key="x", Body=b"x")) == ("SignatureDoesNotMatch", 403)
             unknown = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"], region_name="us-east-1",
-                                   aws_access_key_id="LRUNKNOWN" + os.urandom(4).hex().upper(), aws_secret_access_key="whatever")
+                                   aws_access_key_id="LRUNKNOWN" + os.urandom(4).hex().upper(), aws_secret_access_key=os.urandom(16).hex())
             assert code(lambda: unknown.list_buckets()) == ("InvalidAccessKeyId", 403)
             results = {}
             for key in ["../../escape.txt", "../escape-too", "a/../../../b", "./dot/./x", "/leading", "sp ace/ü/空"]:

@@ -2,9 +2,21 @@ import Foundation
 import Testing
 @testable import RunnerKit
 
-/// SigV4 against AWS's published examples (their EXAMPLE keys, not credentials).
+/// The documentation's example key pair, in one place. These are not credentials: AWS
+/// publishes them with its signature examples (they open no account), and the expected
+/// signatures below are only reproducible with exactly these values.
+enum AWSDocumentationExample {
+    static let accessKey = "AKIAIOSFODNN7EXAMPLE"
+    /// The S3 examples' secret; the generic SigV4 (IAM) example has '+' for its second '/'.
+    static let s3Secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    static let iamSecret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+    static let s3Credentials = S3Credentials(accessKeyID: accessKey, secretAccessKey: s3Secret)
+    static func credential(_ scope: String) -> String { "\(accessKey)/\(scope)" }
+}
+
+/// SigV4 against AWS's published examples.
 @Suite struct S3SigV4Tests {
-    static let exampleAccessKey = "AKIAIOSFODNN7EXAMPLE"
+    static let exampleAccessKey = AWSDocumentationExample.accessKey
 
     static func at(_ amzDate: String) -> @Sendable () -> Date {
         let date = SigV4Verifier.parseAmzDate(amzDate) ?? Date()
@@ -20,18 +32,18 @@ import Testing
         let canonical = SigV4.canonicalRequest(method: "GET", uri: SigV4.canonicalURI(rawPath: "/"), query: query,
                                                headers: SigV4.canonicalHeaders(names, in: headers), signedHeaders: names, payloadHash: SigV4.emptyPayloadHash)
         #expect(Digest.sha256Hex(canonical) == "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59")
-        let key = SigV4.signingKey(secret: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", date: "20150830", region: "us-east-1", service: "iam")
+        let key = SigV4.signingKey(secret: AWSDocumentationExample.iamSecret, date: "20150830", region: "us-east-1", service: "iam")
         let signature = SigV4.signature(SigV4.stringToSign(amzDate: "20150830T123600Z", scope: "20150830/us-east-1/iam/aws4_request", canonicalRequest: canonical), key: key)
         #expect(signature == "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7")
     }
 
     /// S3's "GET Object" example (first 10 bytes of test.txt), through the whole verifier.
     @Test func s3GetObjectVectorVerifies() throws {
-        let verifier = SigV4Verifier(credentials: S3Credentials(accessKeyID: Self.exampleAccessKey, secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        let verifier = SigV4Verifier(credentials: AWSDocumentationExample.s3Credentials,
                                      region: "us-east-1", now: Self.at("20130524T000000Z"))
         var headers = [("Host", "examplebucket.s3.amazonaws.com"), ("Range", "bytes=0-9"), ("x-amz-content-sha256", SigV4.emptyPayloadHash),
                        ("x-amz-date", "20130524T000000Z"),
-                       ("Authorization", "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")]
+                       ("Authorization", "AWS4-HMAC-SHA256 Credential=\(AWSDocumentationExample.credential("20130524/us-east-1/s3/aws4_request")),SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")]
         let verified = try verifier.verify(method: "GET", rawPath: "/test.txt", rawQuery: "", headers: headers)
         #expect(verified.signature == "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
 
@@ -43,10 +55,10 @@ import Testing
         #expect(throws: S3Error.signatureDoesNotMatch()) { try verifier.verify(method: "GET", rawPath: "/test.txt", rawQuery: "acl", headers: headers) }
 
         var wrongSecret = verifier
-        wrongSecret.credentials.secretAccessKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEZ"
+        wrongSecret.credentials.secretAccessKey = String(AWSDocumentationExample.s3Secret.dropLast()) + "Z"  // one character off
         #expect(throws: S3Error.signatureDoesNotMatch()) { try wrongSecret.verify(method: "GET", rawPath: "/test.txt", rawQuery: "", headers: headers) }
         var otherKey = verifier
-        otherKey.credentials.accessKeyID = "AKIDOTHEREXAMPLE"
+        otherKey.credentials.accessKeyID = String(AWSDocumentationExample.accessKey.reversed())  // a key the server does not know
         #expect(throws: S3Error.invalidAccessKeyID(Self.exampleAccessKey)) { try otherKey.verify(method: "GET", rawPath: "/test.txt", rawQuery: "", headers: headers) }
         var later = verifier
         later.now = Self.at("20130524T001600Z")
@@ -57,10 +69,10 @@ import Testing
     /// S3's chunked upload example: the seed signature of the PUT, then its three chunk
     /// signatures (64 KiB, 1 KiB, final) over 66560 bytes of 'a'.
     @Test func s3ChunkedUploadVector() throws {
-        let verifier = SigV4Verifier(credentials: S3Credentials(accessKeyID: Self.exampleAccessKey, secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        let verifier = SigV4Verifier(credentials: AWSDocumentationExample.s3Credentials,
                                      region: "us-east-1", now: Self.at("20130524T000000Z"))
         let headers = [("Host", "s3.amazonaws.com"), ("x-amz-date", "20130524T000000Z"), ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
-                       ("Authorization", "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"),
+                       ("Authorization", "AWS4-HMAC-SHA256 Credential=\(AWSDocumentationExample.credential("20130524/us-east-1/s3/aws4_request")),SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"),
                        ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"), ("Content-Encoding", "aws-chunked"),
                        ("x-amz-decoded-content-length", "66560"), ("Content-Length", "66824")]
         let verified = try verifier.verify(method: "PUT", rawPath: "/examplebucket/chunkObject.txt", rawQuery: "", headers: headers)
@@ -83,10 +95,10 @@ import Testing
     }
 
     @Test func presignedQueryVerifies() throws {
-        let credentials = S3Credentials(accessKeyID: Self.exampleAccessKey, secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+        let credentials = AWSDocumentationExample.s3Credentials
         let verifier = SigV4Verifier(credentials: credentials, region: "us-east-1", now: Self.at("20130524T000100Z"))
         // Signed here by the same rules; the signature vectors above pin the rules to AWS's.
-        var pairs = [("X-Amz-Algorithm", "AWS4-HMAC-SHA256"), ("X-Amz-Credential", "AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request"),
+        var pairs = [("X-Amz-Algorithm", "AWS4-HMAC-SHA256"), ("X-Amz-Credential", AWSDocumentationExample.credential("20130524/us-east-1/s3/aws4_request")),
                      ("X-Amz-Date", "20130524T000000Z"), ("X-Amz-Expires", "86400"), ("X-Amz-SignedHeaders", "host")]
         let headers = [("Host", "examplebucket.s3.amazonaws.com")]
         let canonical = SigV4.canonicalRequest(method: "GET", uri: "/test.txt", query: SigV4.canonicalQuery(pairs), headers: "host:examplebucket.s3.amazonaws.com\n",
