@@ -15,9 +15,10 @@ public enum Event: Sendable {
         }
         // The gateway's events first, as a typed document: decoding only the fields we read is
         // several times cheaper than a generic JSON tree, and it is every HTTP request's cost.
-        if let event = try? JSONDecoder().decode(APIGatewayV2Event.self, from: data), event.version == "2.0",
-           let http = event.requestContext?.http {
-            return .http(try HTTPRequest(event, http: http))
+        if let event = try? JSONDecoder().decode(APIGatewayV2Event.self, from: data) {
+            if event.version == "2.0", let http = event.requestContext?.http { return .http(try HTTPRequest(event, http: http)) }
+            // It decoded, so it is a JSON object: a direct event, with no second parse.
+            if event.version != "2.0" { return .direct(data) }
         }
         let value: JSONValue
         do { value = try JSONDecoder().decode(JSONValue.self, from: data) } catch {

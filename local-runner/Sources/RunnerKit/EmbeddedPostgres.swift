@@ -33,7 +33,7 @@ struct EmbeddedPostgres {
         let fileManager = FileManager.default
         for folder in [dataDirectory, socketDirectory, logFile.deletingLastPathComponent()] {
             try fileManager.createDirectory(at: folder, withIntermediateDirectories: true)
-            if asRoot { try run("/bin/chown", ["postgres", folder.path]) }
+            if asRoot { try Subprocess.run("/bin/chown", ["postgres", folder.path]) }
         }
         chmod(socketDirectory.path, 0o700)
         chmod(dataDirectory.path, 0o700)
@@ -45,11 +45,11 @@ struct EmbeddedPostgres {
                                       "-o", "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory.path)' -p \(port)", "start"],
                            what: "start PostgreSQL (its log: \(logFile.path))")
         }
-        let exists = try run(binaries.appendingPathComponent("psql").path,
+        let exists = try Subprocess.run(binaries.appendingPathComponent("psql").path,
                              ["-X", "-q", "-t", "-A", "-h", socketDirectory.path, "-p", String(port), "-U", "postgres", "-d", "postgres",
                               "-c", "SELECT 1 FROM pg_database WHERE datname = '\(database)'"])
         if exists.trimmingCharacters(in: .whitespacesAndNewlines) != "1" {
-            try run(binaries.appendingPathComponent("createdb").path, ["-h", socketDirectory.path, "-p", String(port), "-U", "postgres", database])
+            try Subprocess.run(binaries.appendingPathComponent("createdb").path, ["-h", socketDirectory.path, "-p", String(port), "-U", "postgres", database])
         }
     }
 
@@ -63,18 +63,13 @@ struct EmbeddedPostgres {
         do {
             if asRoot {
                 let command = ([path] + arguments).map(Self.shellQuoted).joined(separator: " ")
-                return try run("/bin/su", ["postgres", "-s", "/bin/sh", "-c", command])
+                return try Subprocess.run("/bin/su", ["postgres", "-s", "/bin/sh", "-c", command])
             }
-            return try run(path, arguments)
+            return try Subprocess.run(path, arguments)
         } catch {
             throw RunnerError("could not \(what): \(error)")
         }
     }
 
     static func shellQuoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-
-    @discardableResult
-    private func run(_ executable: String, _ arguments: [String]) throws -> String {
-        try Subprocess.run(executable, arguments)
-    }
 }

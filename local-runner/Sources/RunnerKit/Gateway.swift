@@ -40,8 +40,8 @@ final class Gateway: @unchecked Sendable {
         if let origin = request.header("origin"), template.cors.origins.contains(origin) {
             response.headers.append(("Access-Control-Allow-Origin", origin))
         }
-        // The route template, never the raw path: label values stay bounded whatever clients send.
-        // Label values stay bounded whatever clients send: unknown methods count as OTHER.
+        // Label values stay bounded whatever clients send: the route template, never the raw
+        // path, and unknown methods count as OTHER.
         let method = Self.knownMethods.contains(request.method) ? request.method : "OTHER"
         metrics.increment("api_requests_total", [method, endpoint, String(response.status)])
         metrics.observe("api_request_duration_seconds", [method, endpoint], Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
@@ -293,7 +293,7 @@ final class Gateway: @unchecked Sendable {
         json.endObject()
         if !request.body.isEmpty {
             json.key("body")
-            if Self.isText(headers["content-type"]), let text = String(validatingUTF8Data: request.body) {
+            if Self.isText(headers["content-type"]), let text = String(data: request.body, encoding: .utf8) {
                 json.string(text)
                 json.key("isBase64Encoded")
                 json.bool(false)
@@ -323,8 +323,14 @@ final class Gateway: @unchecked Sendable {
 
     static func isText(_ contentType: String?) -> Bool {
         guard let type = contentType?.lowercased() else { return true }
-        return type.hasPrefix("text/") || type.utf8.contains(subsequence: "json") || type.utf8.contains(subsequence: "xml")
-            || type.utf8.contains(subsequence: "x-www-form-urlencoded")
+        // Byte-wise: Foundation's String.contains compares locale-aware, on every request.
+        let bytes = Array(type.utf8)
+        func has(_ word: String) -> Bool {
+            let needle = Array(word.utf8)
+            guard needle.count <= bytes.count else { return false }
+            return (0...(bytes.count - needle.count)).contains { bytes[$0..<$0 + needle.count].elementsEqual(needle) }
+        }
+        return type.hasPrefix("text/") || has("json") || has("xml") || has("x-www-form-urlencoded")
     }
 
     /// The function's answer as API Gateway returns it: `{statusCode, headers, body}` mapped, a bare
@@ -490,22 +496,3 @@ final class Gateway: @unchecked Sendable {
     }
 }
 
-extension String {
-    /// The text when `data` is valid UTF-8, else nil (no replacement characters).
-    init?(validatingUTF8Data data: Data) {
-        guard let text = String(data: data, encoding: .utf8) else { return nil }
-        self = text
-    }
-}
-
-extension String.UTF8View {
-    /// Byte-wise search, without Foundation's locale-aware string comparison.
-    func contains(subsequence: String) -> Bool {
-        let needle = Array(subsequence.utf8), haystack = Array(self)
-        guard !needle.isEmpty, needle.count <= haystack.count else { return needle.isEmpty }
-        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
-            if Array(haystack[start..<start + needle.count]) == needle { return true }
-        }
-        return false
-    }
-}
