@@ -1,8 +1,19 @@
 /// The drift function: drift checks against a stored baseline, baselines, HTML reports and
 /// the monitoring statistics.
 public final class DriftFunction: FunctionHandler {
-    public enum Action: String, Sendable, CaseIterable {
+    public enum Action: String, StrictAction {
         case drift, setBaseline = "set_baseline", getBaseline = "get_baseline", report, stats, recommendations
+
+        /// All query-style; `POST /monitoring/drift/baseline` may send its fields as a JSON body too.
+        public var parameters: AcceptedKeys? {
+            switch self {
+            case .drift, .report:
+                AcceptedKeys(["days", "last_ratings", "from", "to", "method", "threshold", "threshold_pct", "drift_share"])
+            case .setBaseline: AcceptedKeys(["from", "to", "last_ratings"])
+            case .getBaseline: AcceptedKeys.none
+            case .stats, .recommendations: AcceptedKeys(["days"])
+            }
+        }
     }
 
     static let routes: Router<Action> = {
@@ -43,22 +54,11 @@ public final class DriftFunction: FunctionHandler {
     }
 
     public func handle(_ event: Event, context: InvocationContext) throws(FunctionError) -> Reply {
-        switch event {
-        case .http(let request):
-            let action = try Self.routes.match(request)
-            var query = request.query
-            if action == .setBaseline, !request.body.isEmpty, let body = try? DirectEvent.parse(request.body) {
-                query.merge(body.query) { _, fromBody in fromBody }
-            }
-            return try perform(action, query: query)
-        case .direct(let data):
-            let event = try DirectEvent.parse(data)
-            return try perform(try event.action(Action.self, default: .drift), query: event.query)
-        }
+        let input = try ActionInput(event, router: Self.routes, default: .drift)
+        return try perform(input.action, request: input.parameters)
     }
 
-    private func perform(_ action: Action, query: [String: String]) throws(FunctionError) -> Reply {
-        let request = HTTPRequest(method: "GET", path: "/", query: query)
+    private func perform(_ action: Action, request: HTTPRequest) throws(FunctionError) -> Reply {
         switch action {
         case .drift:
             let (result, _, _) = try DriftCheck.run(current: try currentWindow(request), options: try options(request), database: try database())

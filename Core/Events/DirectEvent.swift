@@ -25,18 +25,47 @@ public struct DirectEvent: Decodable, Sendable {
         return value
     }
 
-    /// Strings, numbers and booleans as text, as a query string would carry them.
-    public var query: [String: String] {
+    /// The event without its `action`: what a body-style action decodes.
+    public var body: Data { (try? JSONEncoder().encode(JSONValue.object(parameters))) ?? Data("{}".utf8) }
+
+    /// The fields of a query-style action, checked against what it accepts (aliases resolved),
+    /// as text, as a query string would carry them.
+    public func query(accepting accepted: AcceptedKeys) throws(FunctionError) -> [String: String] {
+        try Self.text(of: accepted.resolve(json: parameters, in: "event"))
+    }
+
+    /// Strings, numbers and booleans as text; anything else cannot be a query parameter.
+    static func text(of fields: [String: JSONValue]) throws(FunctionError) -> [String: String] {
         var query: [String: String] = [:]
-        for (key, value) in parameters {
+        for (key, value) in fields {
             switch value {
             case .string(let text): query[key] = text
             case .number(let number): query[key] = number.rounded() == number && abs(number) < 9e15 ? String(Int64(number)) : String(number)
             case .bool(let flag): query[key] = String(flag)
-            default: break
+            default: throw FunctionError.invalidInput("field '\(key)' must be a string, a number or a boolean")
             }
         }
         return query
+    }
+}
+
+extension HTTPRequest {
+    /// The input of a query-style action: the query string, plus the fields of a JSON object
+    /// body (a body field wins), all checked against what the action accepts.
+    public func parameters(accepting accepted: AcceptedKeys) throws(FunctionError) -> [String: String] {
+        var merged = try accepted.resolve(query, in: "query")
+        guard body.contains(where: { !($0 == 32 || $0 == 9 || $0 == 10 || $0 == 13) }) else { return merged }
+        guard case .object(let fields)? = try? JSONDecoder().decode(JSONValue.self, from: body) else {
+            throw FunctionError.invalidInput("request body must be a JSON object (or empty)")
+        }
+        merged.merge(try DirectEvent.text(of: accepted.resolve(json: fields, in: "body"))) { _, fromBody in fromBody }
+        return merged
+    }
+
+    /// The body of a body-style action, after checking that no query parameter came with it.
+    public func bodyInput() throws(FunctionError) -> Data {
+        _ = try AcceptedKeys.none.resolve(query, in: "query")
+        return body.isEmpty ? Data("{}".utf8) : body
     }
 }
 

@@ -3,7 +3,10 @@ import Glibc
 #endif
 
 /// `{"action": "synthesize", ...}`: how big a MovieLens-format dataset to write, and where.
-public struct SynthesizeRequest: Codable, Sendable {
+public struct SynthesizeRequest: Codable, Sendable, StrictRequest {
+    enum CodingKeys: String, CodingKey, CaseIterable { case output, ratings, users, movies, seed, tags, links, genome }
+    public static let accepted = AcceptedKeys(CodingKeys.self)
+
     /// A local directory (created if missing) or `s3://bucket/prefix/`.
     public var output: String
     public var ratings: Int

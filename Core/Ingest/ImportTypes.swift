@@ -1,5 +1,5 @@
 /// `POST /ingest` / `{"action": "import", ...}`.
-public struct ImportRequest: Codable, Sendable {
+public struct ImportRequest: Codable, Sendable, StrictRequest {
     /// A local directory or `s3://bucket/prefix/` holding the MovieLens CSV files.
     public var source: String
     /// A label for the dataset ("ml-20m", "ml-latest-small", ...); informational.
@@ -12,10 +12,11 @@ public struct ImportRequest: Codable, Sendable {
 
     public enum ErrorPolicy: String, Codable, Sendable { case fail, skip }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case source, dataset, force
         case onError = "on_error"
     }
+    public static let accepted = AcceptedKeys(CodingKeys.self)
 
     public init(source: String, dataset: String? = nil, onError: ErrorPolicy? = nil, force: Bool? = nil) {
         self.source = source; self.dataset = dataset; self.onError = onError; self.force = force

@@ -1,8 +1,17 @@
 /// The ingest function: maps direct events (`{"action": ...}`) and HTTP routes to the
 /// actions, and keeps its database connection warm between invocations.
 public final class IngestFunction: FunctionHandler {
-    public enum Action: String, Sendable, CaseIterable {
-        case `import`, rate, generate, random, stats, synthesize
+    public enum Action: String, StrictAction {
+        case `import`, rate, generate, random, stats, synthesize, health
+
+        public var parameters: AcceptedKeys? {
+            switch self {
+            case .import, .rate, .synthesize: nil
+            case .generate: AcceptedKeys(["batch_size", "shift", "seed", "spread_days"])
+            case .random: AcceptedKeys(["n", "user_id"])
+            case .stats, .health: AcceptedKeys.none
+            }
+        }
     }
 
     static let routes: Router<Action> = {
@@ -28,18 +37,11 @@ public final class IngestFunction: FunctionHandler {
     func storage() throws(FunctionError) -> S3Client { try S3Client.fromEnvironment() }
 
     public func handle(_ event: Event, context: InvocationContext) throws(FunctionError) -> Reply {
-        switch event {
-        case .http(let request):
-            let action = try Self.routes.match(request)
-            return try perform(action, body: request.body, query: request.query)
-        case .direct(let data):
-            let event = try DirectEvent.parse(data)
-            return try perform(try event.action(Action.self), body: data, query: event.query)
-        }
+        let input = try ActionInput(event, router: Self.routes)
+        return try perform(input.action, body: input.body, request: input.parameters)
     }
 
-    private func perform(_ action: Action, body: Data, query: [String: String]) throws(FunctionError) -> Reply {
-        let request = HTTPRequest(method: "POST", path: "/", query: query, body: body)
+    private func perform(_ action: Action, body: Data, request: HTTPRequest) throws(FunctionError) -> Reply {
         switch action {
         case .import:
             let input = try JSON.decodeRequest(ImportRequest.self, from: body)
@@ -63,6 +65,8 @@ public final class IngestFunction: FunctionHandler {
             return .json(RandomAnswer(count: rows.count, ratings: rows))
         case .stats:
             return .json(try Ratings.stats(database: try database()))
+        case .health:
+            return .json(try Health.check(database: database, store: ArtifactStore.fromEnvironment))
         }
     }
 

@@ -2,15 +2,16 @@
 public enum Ratings {
     // MARK: rate
 
-    public struct RateRequest: Codable, Sendable {
+    public struct RateRequest: Codable, Sendable, StrictRequest {
         public var userId: Int
         public var ratings: [Entry]
         public struct Entry: Codable, Sendable {
             public var movieId: Int
             public var rating: Double
-            enum CodingKeys: String, CodingKey { case movieId = "movie_id", rating }
+            enum CodingKeys: String, CodingKey, CaseIterable { case movieId = "movie_id", rating }
         }
-        enum CodingKeys: String, CodingKey { case userId = "user_id", ratings }
+        enum CodingKeys: String, CodingKey, CaseIterable { case userId = "user_id", ratings }
+        public static let accepted = AcceptedKeys(CodingKeys.self, nested: ["ratings": AcceptedKeys(Entry.CodingKeys.self)])
     }
 
     public struct RateResult: Codable, Sendable {

@@ -2,7 +2,11 @@
 /// users newer than the model), cold start from the popularity stored with the model, the
 /// database's popularity when there is no model yet, single ratings, and batch exports.
 public final class PredictFunction: FunctionHandler {
-    public enum Action: String, Sendable, CaseIterable { case predict, batch }
+    public enum Action: String, StrictAction {
+        case predict, batch
+        /// Both read a JSON body.
+        public var parameters: AcceptedKeys? { nil }
+    }
 
     static let routes: Router<Action> = {
         var router = Router<Action>()
@@ -46,13 +50,8 @@ public final class PredictFunction: FunctionHandler {
     }
 
     public func handle(_ event: Event, context: InvocationContext) throws(FunctionError) -> Reply {
-        switch event {
-        case .http(let request):
-            let action = try Self.routes.match(request)
-            return try perform(action, body: request.body, context: context)
-        case .direct(let data):
-            return try perform(try DirectEvent.parse(data).action(Action.self, default: .predict), body: data, context: context)
-        }
+        let input = try ActionInput(event, router: Self.routes, default: .predict)
+        return try perform(input.action, body: input.body, context: context)
     }
 
     private func perform(_ action: Action, body: Data, context: InvocationContext) throws(FunctionError) -> Reply {
@@ -145,10 +144,11 @@ public final class PredictFunction: FunctionHandler {
 
     // MARK: batch
 
-    public struct BatchRequest: Codable, Sendable {
+    public struct BatchRequest: Codable, Sendable, StrictRequest {
         public var userIds: [Int]
         public var topN: Int?
-        enum CodingKeys: String, CodingKey { case userIds = "user_ids", topN = "top_n" }
+        enum CodingKeys: String, CodingKey, CaseIterable { case userIds = "user_ids", topN = "top_n" }
+        public static let accepted = AcceptedKeys(CodingKeys.self, aliases: PredictRequest.referenceAliases)
     }
 
     public struct BatchResult: Codable, Sendable {

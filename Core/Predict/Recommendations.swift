@@ -1,11 +1,15 @@
 /// `POST /predict/`: `{user_id, top_n = 5, genres?, movie_id?}`.
-public struct PredictRequest: Codable, Sendable {
+public struct PredictRequest: Codable, Sendable, StrictRequest {
     public var userId: Int
     public var topN: Int?
     public var genres: [String]?
     public var movieId: Int?
 
-    enum CodingKeys: String, CodingKey { case userId = "user_id", topN = "top_n", genres, movieId = "movie_id" }
+    enum CodingKeys: String, CodingKey, CaseIterable { case userId = "user_id", topN = "top_n", genres, movieId = "movie_id" }
+
+    /// The reference system's own documented call sends `n_recommendations` for `top_n`.
+    static let referenceAliases = ["n_recommendations": "top_n"]
+    public static let accepted = AcceptedKeys(CodingKeys.self, aliases: referenceAliases)
 
     public static let maximumTopN = 100
 

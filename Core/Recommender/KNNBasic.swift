@@ -19,7 +19,7 @@ public struct KNNParameters: Codable, Sendable, Equatable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case k, minK = "min_k", userBased = "user_based", neighbourLimit = "neighbour_limit" }
+    enum CodingKeys: String, CodingKey, CaseIterable { case k, minK = "min_k", userBased = "user_based", neighbourLimit = "neighbour_limit" }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)

@@ -21,7 +21,7 @@ public struct SVDParameters: Codable, Sendable, Equatable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case factors, epochs, seed, threads
         case learningRate = "lr", regularization = "reg", initMean = "init_mean", initStd = "init_std"
     }

@@ -55,6 +55,11 @@ public enum JSON {
 
     /// Decodes a request, turning Codable's errors into a message that names the field.
     public static func decodeRequest<T: Decodable>(_ type: T.Type, from data: Data) throws(FunctionError) -> T {
+        try decodeTyped(type, from: data)
+    }
+
+    /// The typed decode behind both `decodeRequest`s (the strict one checks the keys first).
+    static func decodeTyped<T: Decodable>(_ type: T.Type, from data: Data) throws(FunctionError) -> T {
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch let error as DecodingError {

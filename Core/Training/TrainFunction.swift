@@ -1,7 +1,16 @@
 /// The train function: routes and direct actions onto the training pipeline and the registry.
 public final class TrainFunction: FunctionHandler {
-    public enum Action: String, Sendable, CaseIterable {
+    public enum Action: String, StrictAction {
         case train, status, runs, models, evaluate
+
+        public var parameters: AcceptedKeys? {
+            switch self {
+            case .train, .evaluate: nil
+            case .status: AcceptedKeys(["run_id"])
+            case .runs: AcceptedKeys(["limit"])
+            case .models: AcceptedKeys.none
+            }
+        }
     }
 
     static let routes: Router<Action> = {
@@ -22,14 +31,8 @@ public final class TrainFunction: FunctionHandler {
     func database() throws(FunctionError) -> Database { try connection.get() }
 
     public func handle(_ event: Event, context: InvocationContext) throws(FunctionError) -> Reply {
-        switch event {
-        case .http(let request):
-            let action = try Self.routes.match(request)
-            return try perform(action, body: request.body.isEmpty ? Data("{}".utf8) : request.body, query: request.query, context: context)
-        case .direct(let data):
-            let event = try DirectEvent.parse(data)
-            return try perform(try event.action(Action.self, default: .train), body: data, query: event.query, context: context)
-        }
+        let input = try ActionInput(event, router: Self.routes, default: .train)
+        return try perform(input.action, body: input.body, query: input.parameters.query, context: context)
     }
 
     private func perform(_ action: Action, body: Data, query: [String: String], context: InvocationContext) throws(FunctionError) -> Reply {
@@ -46,8 +49,9 @@ public final class TrainFunction: FunctionHandler {
         case .status:
             let registry = Registry(database: try database())
             guard let run = try registry.run(id: query["run_id"]) else {
-                throw query["run_id"] == nil ? FunctionError.notFound("no training run yet; start one with POST /training/")
-                                             : FunctionError.notFound("no training run '\(query["run_id"] ?? "")'")
+                // Before the first run the reference answers an idle status, not an error.
+                guard let id = query["run_id"] else { return .json(IdleStatus()) }
+                throw FunctionError.notFound("no training run '\(id)'")
             }
             return .json(run)
         case .runs:
@@ -59,4 +63,7 @@ public final class TrainFunction: FunctionHandler {
     }
 
     struct RunList: Codable { var runs: [TrainingRun] }
+
+    /// `GET /training/status` before any run: a status and no run fields.
+    struct IdleStatus: Codable { var status = "idle" }
 }

@@ -1,5 +1,5 @@
 /// `POST /training/` and `{"action": "train", ...}`: what to train and how to judge it.
-public struct TrainRequest: Codable, Sendable {
+public struct TrainRequest: Codable, Sendable, StrictRequest {
     /// Promote the best candidate even when it does not beat the champion.
     public var force: Bool?
     /// Candidates; default all three.
@@ -17,11 +17,14 @@ public struct TrainRequest: Codable, Sendable {
     /// Users sampled for precision/recall/NDCG@10.
     public var rankingUsers: Int?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case force, models, folds, seed, metric, svd, knn
         case minUserRatings = "min_user_ratings", minMovieRatings = "min_movie_ratings"
         case sampleSize = "sample_size", rankingUsers = "ranking_users"
     }
+    /// The model parameters are checked as strictly as the request itself.
+    static let modelParameters = ["svd": AcceptedKeys(SVDParameters.CodingKeys.self), "knn": AcceptedKeys(KNNParameters.CodingKeys.self)]
+    public static let accepted = AcceptedKeys(CodingKeys.self, nested: modelParameters)
 
     public init() {}
 
@@ -68,7 +71,7 @@ public struct TrainRequest: Codable, Sendable {
 
 /// `{"action": "evaluate", "train_file", "test_file", "algorithm"}`: one fit and one test on
 /// CSV files, for side-by-side comparison with another implementation on the same split.
-public struct EvaluateRequest: Codable, Sendable {
+public struct EvaluateRequest: Codable, Sendable, StrictRequest {
     public var trainFile: String
     public var testFile: String
     public var algorithm: String
@@ -76,10 +79,11 @@ public struct EvaluateRequest: Codable, Sendable {
     public var svd: SVDParameters?
     public var knn: KNNParameters?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case algorithm, seed, svd, knn
         case trainFile = "train_file", testFile = "test_file"
     }
+    public static let accepted = AcceptedKeys(CodingKeys.self, nested: TrainRequest.modelParameters)
 }
 
 public struct EvaluateResult: Codable, Sendable {
