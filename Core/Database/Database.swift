@@ -131,6 +131,12 @@ public final class Database {
         try execute("SELECT pg_advisory_lock($1)", [key])
     }
 
+    /// Waits for a transaction-level advisory lock, released by the transaction's end (call it
+    /// inside `transaction`).
+    public func advisoryTransactionLock(_ key: Int64) throws(FunctionError) {
+        try execute("SELECT pg_advisory_xact_lock($1)", [key])
+    }
+
     public func advisoryUnlock(_ key: Int64) throws(FunctionError) {
         try execute("SELECT pg_advisory_unlock($1)", [key])
     }

@@ -12,6 +12,10 @@ public enum Migrations {
         public static let migrations: Int64 = 0x4D52_0001
         public static let datasetImport: Int64 = 0x4D52_0002
         public static let training: Int64 = 0x4D52_0003
+        /// Writers of many ratings at once (generation, a user's ratings) take this for their
+        /// transaction: the counter triggers update movie_stats and user_stats rows in hash
+        /// order, so two such statements at once could lock each other's rows (deadlock).
+        public static let ratingWrites: Int64 = 0x4D52_0004
     }
 
     public static let all: [Migration] = [

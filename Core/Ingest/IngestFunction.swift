@@ -56,7 +56,7 @@ public final class IngestFunction: FunctionHandler {
             let size = try request.integer("batch_size", orDefault: 1000, in: 1...Ratings.maximumGenerateBatch)
             let shift = try request.number("shift") ?? 0
             let seed = try request.integer("seed", in: 0...Int.max).map { UInt64($0) }
-            let spread = try request.integer("spread_days", orDefault: 1, in: 1...365)
+            let spread = try request.integer("spread_days", orDefault: Ratings.defaultSpreadDays, in: 1...365)
             return .json(try Ratings.generate(batchSize: size, shift: shift, seed: seed, database: try database(), spreadDays: spread))
         case .random:
             let n = try request.integer("n", orDefault: 10, in: 1...Ratings.maximumRandomSample)

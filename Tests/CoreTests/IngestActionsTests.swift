@@ -60,7 +60,7 @@ import Testing
         let after = try database.execute("SELECT count(*) FROM ratings").int(0, 0)!
         #expect(after == before.int(0, 0)! + 2_000)
         #expect(abs(result.meanRating! - before.double(0, 1)!) < 0.15)  // same distribution, no shift
-        let fresh = try database.execute("SELECT count(*), min(\"timestamp\"), max(\"timestamp\") FROM ratings WHERE \"timestamp\" > 1800000000 - 86400")
+        let fresh = try database.execute("SELECT count(*), min(\"timestamp\"), max(\"timestamp\") FROM ratings WHERE \"timestamp\" >= 1800000000 - 7 * 86400")  // the default window: a week
         #expect(fresh.int(0, 0) == 2_000)
         #expect(fresh.int(0, 2)! <= 1_800_000_000)
         let shifted = try Ratings.generate(batchSize: 1_000, shift: -1.5, seed: 2, database: database)

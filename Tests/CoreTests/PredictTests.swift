@@ -39,6 +39,12 @@ import Testing
 
     @Test func knownUsersGetUnseenMoviesFromTheChampion() throws {
         let world = try world()
+        // The reference system's own documented call, through the route: ten, not the default five.
+        let reference = try world.predict.handle(.http(HTTPRequest(method: "POST", path: "/predict/", body: Data(#"{"user_id": 1, "n_recommendations": 10}"#.utf8))),
+                                                 context: InvocationContext(requestId: "r"))
+        #expect(reference.status == 200)
+        let referenceAnswer = try JSONDecoder().decode(JSONValue.self, from: reference.body)
+        #expect(referenceAnswer["recommendations"]?.array?.count == 10)
         let answer = try world.predict.recommend(try request(#"{"user_id": 3, "top_n": 10}"#))
         #expect(answer.method == "svd")
         #expect(answer.modelVersion == 1)

@@ -143,6 +143,11 @@ import Testing
 
     @Test func theTrainFunctionAnswersEveryRoute() throws {
         let world = try world(ratings: 5_000)
+        // Before the first run: an idle status, as the reference answers, and no run fields.
+        let idle = try FunctionProcess.run("train", event: apiGatewayEvent("GET", "/training/status"), environment: world.environment)
+        #expect(idle.json?["statusCode"]?.int == 200, "\(idle.stderr)")
+        let idleBody = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(idle.json?["body"]?.stringValue).utf8))
+        #expect(idleBody == .object(["status": .string("idle")]))
         let started = try FunctionProcess.run("train", event: apiGatewayEvent("POST", "/training/", body: #"{"models": ["svd", "normal"], "ranking_users": 20}"#), environment: world.environment)
         #expect(started.json?["statusCode"]?.int == 200, "\(started.stderr)")
         let body = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(started.json?["body"]?.stringValue).utf8))

@@ -92,13 +92,18 @@ import Testing
         let template = try Template.load(root.appendingPathComponent("template/template.yaml").path)
         let nightly = try #require(template.jobs.first { $0.name == "nightly" })
         #expect(nightly.expression == "cron(0 2 * * ? *)")
-        #expect(nightly.steps.map(\.function) == ["IngestFunction", "TrainFunction"])
-        #expect(nightly.steps.map(\.retries) == [1, 1])
-        #expect(nightly.steps.map(\.retryInterval) == [300, 300])
-        let payload = try JSONSerialization.jsonObject(with: nightly.steps[1].payload) as? [String: Any]
+        #expect(nightly.steps.map(\.name) == ["HealthCheck", "GenerateRatings", "Retrain"])
+        #expect(nightly.steps.map(\.function) == ["IngestFunction", "IngestFunction", "TrainFunction"])
+        // A failed health check stops the run at once: no retry five minutes later.
+        #expect(nightly.steps.map(\.retries) == [0, 1, 1])
+        #expect(nightly.steps.map(\.retryInterval).suffix(2) == [300, 300])
+        let health = try JSONSerialization.jsonObject(with: nightly.steps[0].payload) as? [String: Any]
+        #expect(health?["action"] as? String == "health")
+        let payload = try JSONSerialization.jsonObject(with: nightly.steps[2].payload) as? [String: Any]
         #expect(payload?["force"] as? Bool == true)
         #expect(payload?["action"] as? String == "train")
-        let generate = try JSONSerialization.jsonObject(with: nightly.steps[0].payload) as? [String: Any]
+        let generate = try JSONSerialization.jsonObject(with: nightly.steps[1].payload) as? [String: Any]
+        #expect(generate?["spread_days"] as? Int == 7)
         #expect(generate?["batch_size"] as? Int == 20000)
     }
 }
