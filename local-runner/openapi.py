@@ -27,6 +27,12 @@ def obj(required=(), description=None, **properties):
     return schema
 
 
+def strict(schema):
+    """A request body: the functions refuse any other key with 400 (Core/Events/AcceptedKeys.swift)."""
+    schema["additionalProperties"] = False
+    return schema
+
+
 def t(kind, description=None, **extra):
     schema = {"type": kind, **extra}
     if description:
@@ -59,11 +65,13 @@ SCHEMAS = {
     "GatewayMessage": obj(["message"], "What the gateway itself answers when no function did: 404, 405, 429, 502, 504.",
                           message=t(STRING, examples=["Not Found", "Too Many Requests", "Internal Server Error", "Endpoint request timed out"])),
     # Core/Predict/Recommendations.swift
-    "PredictRequest": obj(["user_id"],
+    "PredictRequest": strict(obj(["user_id"],
                           user_id=t(INTEGER, "A user, known or new (new users get popularity or fold-in)", minimum=1, maximum=268435455),
                           top_n=t(INTEGER, "How many movies", minimum=1, maximum=100, default=5),
+                          n_recommendations=t(INTEGER, "Alias of top_n (the reference system's name); send one of the two",
+                                              minimum=1, maximum=100),
                           genres=array(t(STRING), "Only movies of these genres (at most 20 names)"),
-                          movie_id=t(INTEGER, "Predict this one movie's rating instead of a top-N list", minimum=1)),
+                          movie_id=t(INTEGER, "Predict this one movie's rating instead of a top-N list", minimum=1))),
     "Recommendation": obj(["movie_id", "title", "genres", "score", "movie"],
                           movie_id=t(INTEGER), title=t(STRING), genres=t(STRING, "Pipe-separated, as in MovieLens"),
                           score=t(NUMBER, "Predicted rating (or popularity score for the popularity methods)"),
@@ -77,15 +85,16 @@ SCHEMAS = {
                             user_id=t(INTEGER), movie_id=t(INTEGER), title=nullable(STRING), score=t(NUMBER),
                             was_impossible=t(BOOLEAN, "KNN fell back to the global mean"), method=t(STRING),
                             model_version=nullable(INTEGER), actual_rating=nullable(NUMBER, "The user's own rating, when they gave one")),
-    "BatchRequest": obj(["user_ids"], user_ids=array(t(INTEGER, minimum=1), "1..100000 users"),
-                        top_n=t(INTEGER, minimum=1, maximum=100, default=10)),
+    "BatchRequest": strict(obj(["user_ids"], user_ids=array(t(INTEGER, minimum=1), "1..100000 users"),
+                        top_n=t(INTEGER, minimum=1, maximum=100, default=10),
+                        n_recommendations=t(INTEGER, "Alias of top_n (the reference system's name)", minimum=1, maximum=100))),
     "BatchResult": obj(["users", "rows", "key", "location", "methods", "seconds"],
                        users=t(INTEGER), rows=t(INTEGER), key=t(STRING, "Artifact key of the CSV (predictions/batch/ID.csv)"),
                        location=t(STRING, "s3:// URL of the CSV"), methods=t("object", additionalProperties=t(INTEGER)), seconds=t(NUMBER)),
     # Core/Ingest/Ratings.swift
-    "RateRequest": obj(["user_id", "ratings"], user_id=t(INTEGER, minimum=1),
-                       ratings=array(obj(["movie_id", "rating"], movie_id=t(INTEGER, minimum=1),
-                                         rating=t(NUMBER, "Half stars", minimum=0.5, maximum=5, multipleOf=0.5)), "1..1000 ratings")),
+    "RateRequest": strict(obj(["user_id", "ratings"], user_id=t(INTEGER, minimum=1),
+                       ratings=array(strict(obj(["movie_id", "rating"], movie_id=t(INTEGER, minimum=1),
+                                         rating=t(NUMBER, "Half stars", minimum=0.5, maximum=5, multipleOf=0.5))), "1..1000 ratings"))),
     "RateResult": obj(["user_id", "inserted", "updated", "new_user", "timestamp"], user_id=t(INTEGER), inserted=t(INTEGER),
                       updated=t(INTEGER), new_user=t(BOOLEAN), timestamp=t(INTEGER, "Epoch seconds")),
     "GenerateResult": obj(["requested", "inserted", "shift", "timestamp"], requested=t(INTEGER), inserted=t(INTEGER), shift=t(NUMBER),
@@ -96,9 +105,9 @@ SCHEMAS = {
     "Stats": obj(["users", "movies", "ratings"], users=t(INTEGER), movies=t(INTEGER), ratings=t(INTEGER),
                  average_rating=nullable(NUMBER), last_import=TIME),
     # Core/Ingest/ImportTypes.swift, DatasetSynthesizer.swift
-    "ImportRequest": obj(["source"], source=t(STRING, "A directory or s3://bucket/prefix/ holding the MovieLens CSV files"),
+    "ImportRequest": strict(obj(["source"], source=t(STRING, "A directory or s3://bucket/prefix/ holding the MovieLens CSV files"),
                          dataset=t(STRING, "A label: ml-20m, ml-latest-small..."), on_error=t(STRING, enum=["fail", "skip"], default="fail"),
-                         force=t(BOOLEAN, "Import even when these exact files were the last import", default=False)),
+                         force=t(BOOLEAN, "Import even when these exact files were the last import", default=False))),
     "RowIssue": obj(["file", "line", "reason"], file=t(STRING), line=t(INTEGER), column=nullable(STRING), value=nullable(STRING), reason=t(STRING)),
     "ImportResult": obj(["import_id", "status", "message", "source", "fingerprint", "files", "tables", "rejected", "first_errors",
                          "duration_seconds", "phase_seconds"],
@@ -107,18 +116,23 @@ SCHEMAS = {
                         files=t("object", additionalProperties=obj(["size", "hash"], size=t(INTEGER), hash=t(STRING))),
                         tables=t("object", additionalProperties=t(INTEGER)), rejected=t("object", additionalProperties=t(INTEGER)),
                         first_errors=array(ref("RowIssue")), duration_seconds=t(NUMBER), phase_seconds=t("object", additionalProperties=t(NUMBER))),
-    "SynthesizeRequest": obj(["output"], output=t(STRING, "Directory (or s3:// prefix) to write the CSVs to"),
-                             ratings=t(INTEGER, "How many ratings"), seed=t(INTEGER), genome=t(BOOLEAN, "Also write genome files")),
+    "SynthesizeRequest": strict(obj(["output", "ratings"], output=t(STRING, "Directory (or s3:// prefix) to write the CSVs to"),
+                             ratings=t(INTEGER, "How many ratings"), users=t(INTEGER, minimum=1), movies=t(INTEGER, minimum=1),
+                             seed=t(INTEGER), tags=t(BOOLEAN, "Also write tags"), links=t(BOOLEAN, "Also write links"),
+                             genome=t(BOOLEAN, "Also write genome files"))),
     "SynthesizeResult": t("object", "What was written: files, counts and time (Core/Ingest/DatasetSynthesizer.swift).", additionalProperties=True),
     # Core/Training/TrainRequest.swift, Core/Registry/Registry.swift, Core/Training/TrainingPipeline.swift
-    "TrainRequest": obj([], force=t(BOOLEAN, "Promote the best candidate even when it does not beat the champion", default=False),
+    "TrainRequest": strict(obj([], force=t(BOOLEAN, "Promote the best candidate even when it does not beat the champion", default=False),
                         models=array(t(STRING, enum=["normal", "svd", "knn"]), "Candidates (default all three)"),
                         folds=t(INTEGER, minimum=2, maximum=20, default=3), seed=t(INTEGER, default=42),
                         metric=t(STRING, enum=["rmse", "mae"], default="rmse"), min_user_ratings=t(INTEGER, minimum=0),
                         min_movie_ratings=t(INTEGER, minimum=0), sample_size=t(INTEGER, minimum=1),
-                        svd=t("object", "SVD parameters (factors, epochs, lr, reg...)", additionalProperties=True),
-                        knn=t("object", "KNNBasic parameters (k, min_k...)", additionalProperties=True),
-                        ranking_users=t(INTEGER, minimum=0, maximum=100000, default=200)),
+                        svd=strict(obj([], "SVD parameters", factors=t(INTEGER), epochs=t(INTEGER), lr=t(NUMBER), reg=t(NUMBER),
+                                       init_mean=t(NUMBER), init_std=t(NUMBER), seed=t(INTEGER), threads=t(INTEGER))),
+                        knn=strict(obj([], "KNNBasic parameters", k=t(INTEGER), min_k=t(INTEGER), user_based=t(BOOLEAN),
+                                       neighbour_limit=t(INTEGER))),
+                        ranking_users=t(INTEGER, minimum=0, maximum=100000, default=200))),
+    "IdleStatus": strict(obj(["status"], "GET /training/status before the first run: no run fields.", status=t(STRING, const="idle"))),
     "TrainingAccepted": obj(["run_id", "status", "status_url"], run_id=t(STRING, "The invocation's request id; poll status with it"),
                             status=t(STRING, const="accepted"), status_url=t(STRING)),
     "Candidate": obj(["algorithm", "name", "folds", "rmse_mean", "rmse_std", "mae_mean", "mae_std"],
@@ -202,7 +216,8 @@ def json_body(schema, description="OK"):
 
 
 ERRORS = {
-    "400": json_body(ref("Error"), "Invalid input (the message names the field)"),
+    "400": json_body(ref("Error"), "Invalid input: the message names the field. An unknown body field or query parameter is "
+                     "refused too, with the accepted names and a suggestion (details.unknown, details.accepted, details.suggestions)"),
     "404": json_body({"oneOf": [ref("Error"), ref("GatewayMessage")]}, "Unknown thing, or no such route"),
     "429": json_body(ref("GatewayMessage"), "Every worker of the function is busy for 2 s"),
     "502": json_body(ref("GatewayMessage"), "The function failed or crashed"),
@@ -257,11 +272,13 @@ route("POST", "/ratings", operation("ingest", "Record a user's ratings",
       {"200": json_body(ref("RateResult")), "413": json_body(ref("Error"), "More than 1000 ratings"),
        "422": json_body(ref("Error"), "Unknown movie ids (details.missing_movie_ids)")}, body=ref("RateRequest")))
 route("POST", "/generate-ratings", operation("ingest", "Add synthetic ratings",
-      "Users and movies drawn as in the data; shift moves every rating by that many stars to inject drift.",
+      "Follows the stored ratings on every drift feature: users and times of day drawn from stored ratings, movies as popular as "
+      "real users pick them, weekdays filling the window to the stored mix. shift moves every rating by that many stars: "
+      "only the rating feature is meant to drift with it.",
       {"200": json_body(ref("GenerateResult")), "409": CONFLICT},
       [query("batch_size", INTEGER, "How many (default 1000)", minimum=1, maximum=100000),
        query("shift", NUMBER, "Stars added to each rating (drift)", minimum=-4.5, maximum=4.5),
-       query("seed", INTEGER, "Repeatable draws", minimum=0), query("spread_days", INTEGER, "Spread timestamps over N days (default 1)", minimum=1, maximum=365)]))
+       query("seed", INTEGER, "Repeatable draws", minimum=0), query("spread_days", INTEGER, "Timestamps inside the N days before now (default 7: every weekday fits)", minimum=1, maximum=365)]))
 route("GET", "/get-random-ratings", operation("ingest", "A random sample of ratings with titles", "Block sampling, no full-table sort.",
       {"200": json_body(ref("RandomRatings"))},
       [query("n", INTEGER, "How many (default 10)", minimum=1, maximum=1000), query("user_id", INTEGER, "Only this user's", minimum=1)],
@@ -272,8 +289,9 @@ route("GET", "/stats", operation("ingest", "Totals", "Users, movies, ratings, av
 route("POST", "/training/", operation("training", "Start a training run",
       "Invoked asynchronously: 202 at once with the run id; poll GET /training/status?run_id=. One run at a time.",
       {"202": json_body(ref("TrainingAccepted"), "Accepted")}, body=ref("TrainRequest"), errors=("404", "429")))
-route("GET", "/training/status", operation("training", "A run's stage, progress and decision", "The latest run without run_id.",
-      {"200": json_body(ref("TrainingRun"))}, [query("run_id", STRING, "The run id from POST /training/")],
+route("GET", "/training/status", operation("training", "A run's stage, progress and decision",
+      "The latest run without run_id; {\"status\": \"idle\"} before the first run.",
+      {"200": json_body({"oneOf": [ref("TrainingRun"), ref("IdleStatus")]})}, [query("run_id", STRING, "The run id from POST /training/")],
       errors=("400", "404", "429", "502", "504")))
 route("GET", "/training/runs", operation("training", "Run history", "Newest first.", {"200": json_body(ref("RunList"))},
       [query("limit", INTEGER, "How many (default 50)", minimum=1, maximum=1000)]))

@@ -26,7 +26,8 @@ const gatewayMeaning = {
 
 export function describeFailure(status, data, text) {
   if (data && data.error && data.error.message) {
-    const details = data.error.details && Object.keys(data.error.details).length
+    // An unknown key's message already names it, the accepted ones and the likely meant one.
+    const details = data.error.details && Object.keys(data.error.details).length && !data.error.details.unknown
       ? ` (${Object.entries(data.error.details).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(', ')})` : '';
     return `${data.error.message}${details} [${status} ${data.error.code}]`;
   }

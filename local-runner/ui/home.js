@@ -75,7 +75,9 @@ function championCard({ value, error }) {
 }
 
 function trainingCard({ value, error }) {
-  if (error) return card('Last training run', error.status === 404 ? 'none yet' : errorBox(error));
+  if (error) return card('Last training run', errorBox(error));
+  // Before the first run the status is {"status": "idle"}, with no run fields.
+  if (value.status === 'idle') return card('Last training run', 'none yet', 'start a training run');
   const promoted = value.decision ? (value.decision.promoted ? 'promoted' : 'not promoted') : '';
   return card('Last training run', h('span', {}, badge(value.status, value.status === 'succeeded' ? 'good' : value.status === 'failed' ? 'bad' : 'busy')),
     `${format.when(value.finished_at || value.started_at)}${promoted ? ` · ${promoted}` : ''}`);
