@@ -121,7 +121,7 @@ public enum Ratings {
             }
             let swapped = try swapTaken(models, database: database, random: &random)
             let chosen = try ranking.unratedMovies(for: swapped, database: database)
-            let kept = zip(models, chosen).compactMap { model, movie in movie.map { (model, $0) } }
+            let kept = zip(swapped, chosen).compactMap { model, movie in movie.map { (model, $0) } }
             let days = try window.days(for: kept.map(\.0.timestamp), database: database, random: &random)
             let result = try database.transaction { () throws(FunctionError) -> ResultSet in
                 try database.advisoryTransactionLock(Migrations.LockKey.ratingWrites)
