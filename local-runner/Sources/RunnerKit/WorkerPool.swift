@@ -321,7 +321,7 @@ final class WorkerPool: @unchecked Sendable {
                 ("Content-Type", "application/json"),
                 ("Lambda-Runtime-Aws-Request-Id", invocation.id),
                 ("Lambda-Runtime-Deadline-Ms", String(Int64(invocation.deadline.timeIntervalSince1970 * 1000))),
-                ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:\(function.logicalID)"),
+                ("Lambda-Runtime-Invoked-Function-Arn", FunctionName.arn(of: function.logicalID)),
                 ("Lambda-Runtime-Trace-Id", "Root=1-\(String(Int(Date().timeIntervalSince1970), radix: 16))-\(invocation.id.replacingOccurrences(of: "-", with: "").prefix(24));Sampled=0"),
             ], body: invocation.event)
         }
