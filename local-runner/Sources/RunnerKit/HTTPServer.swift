@@ -151,6 +151,9 @@ final class HTTPServer: @unchecked Sendable {
         defer { connections.release(fd); close(fd) }
         if let admitPeer, !admitPeer(peer, port) {
             write(fd, Response.json(403, ["message": "Forbidden: this endpoint serves only its own worker"]), keepAlive: false)
+            // Read what it sent, so that closing does not reset the connection under the answer.
+            shutdown(fd, Int32(SHUT_WR))
+            drain(fd, 1 << 16, seconds: 1)
             return
         }
         var reader = Reader(fd: fd, limits: limits)
