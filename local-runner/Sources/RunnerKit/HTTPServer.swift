@@ -100,11 +100,18 @@ final class HTTPServer: @unchecked Sendable {
             close(listener); listener = -1
             throw RunnerError("cannot listen on \(host):\(port): \(reason)")
         }
-        guard listen(listener, 512) == 0 else { close(listener); listener = -1; throw RunnerError("listen() failed") }
+        guard listen(listener, 4096) == 0 else { close(listener); listener = -1; throw RunnerError("listen() failed") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
         port = Int(UInt16(bigEndian: address.sin_port))
         let fd = listener
+        connections.idleTimeout = limits.idleTimeout
+        connections.onReady = { [self] client, peer in
+            let worker = Thread { [self] in serve(client, peer: peer) }
+            worker.stackSize = 1 << 20
+            worker.start()
+        }
+        connections.startPoller()
         let thread = Thread { [self] in
             while true {
                 var peer = sockaddr_in()
@@ -114,21 +121,22 @@ final class HTTPServer: @unchecked Sendable {
                     if errno == EINTR || errno == ECONNABORTED { continue }
                     // Out of descriptors or memory: wait for connections to close, keep serving.
                     if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM { usleep(10_000); continue }
+                    connections.stopPoller()
                     return  // the listener was closed (stop())
                 }
                 var one: Int32 = 1
                 setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-                guard connections.admit(client, limit: limits.maximumConnections) else {
+                var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+                inet_ntop(AF_INET, &peer.sin_addr, &text, socklen_t(INET_ADDRSTRLEN))
+                let remote = Peer(address: String(cString: text), port: Int(UInt16(bigEndian: peer.sin_port)))
+                // No thread yet: the connection waits in the poller until it sends something,
+                // so idle and half-open connections cost a descriptor, not a thread, and the
+                // accept loop keeps up with a flood of them.
+                guard connections.admit(client, peer: remote, limit: limits.maximumConnections) else {
                     HTTPServer.sendAll(client, Data("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8))
                     close(client)
                     continue
                 }
-                var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-                inet_ntop(AF_INET, &peer.sin_addr, &text, socklen_t(INET_ADDRSTRLEN))
-                let remote = Peer(address: String(cString: text), port: Int(UInt16(bigEndian: peer.sin_port)))
-                let worker = Thread { [self] in serve(client, peer: remote) }
-                worker.stackSize = 1 << 20
-                worker.start()
             }
         }
         thread.start()
@@ -147,14 +155,20 @@ final class HTTPServer: @unchecked Sendable {
     /// Runtime API endpoints admit only their own worker process).
     var admitPeer: (@Sendable (Peer, _ localPort: Int) -> Bool)?
 
+    /// Serves requests on a connection the poller found readable, while they keep coming; a
+    /// connection that goes quiet for a moment goes back to the poller and the thread ends.
     private func serve(_ fd: Int32, peer: Peer) {
-        defer { connections.release(fd); close(fd) }
-        if let admitPeer, !admitPeer(peer, port) {
-            write(fd, Response.json(403, ["message": "Forbidden: this endpoint serves only its own worker"]), keepAlive: false)
-            // Read what it sent, so that closing does not reset the connection under the answer.
-            shutdown(fd, Int32(SHUT_WR))
-            drain(fd, 1 << 16, seconds: 1)
-            return
+        var keep = false
+        defer { if !keep { connections.release(fd); close(fd) } }
+        if let admitPeer, !connections.isChecked(fd) {
+            guard admitPeer(peer, port) else {
+                write(fd, Response.json(403, ["message": "Forbidden: this endpoint serves only its own worker"]), keepAlive: false)
+                // Read what it sent, so that closing does not reset the connection under the answer.
+                shutdown(fd, Int32(SHUT_WR))
+                drain(fd, 1 << 16, seconds: 1)
+                return
+            }
+            connections.markChecked(fd)
         }
         var reader = Reader(fd: fd, limits: limits)
         while true {
@@ -182,6 +196,12 @@ final class HTTPServer: @unchecked Sendable {
             let keepAlive = request.version == "HTTP/1.0" ? connection == "keep-alive" : connection != "close"
             let response = handler(request)
             guard write(fd, response, keepAlive: keepAlive, headOnly: request.method == "HEAD"), keepAlive else { return }
+            // A client that sends its next request at once (a load test, a worker's next
+            // poll) keeps this thread; one that pauses goes back to the poller.
+            if reader.buffer.isEmpty && !Reader.wait(fd, until: Reader.now() + 0.05) {
+                keep = connections.rearm(fd)
+                return
+            }
         }
     }
 
@@ -468,39 +488,102 @@ final class HTTPServer: @unchecked Sendable {
     }
 }
 
-/// The server's open connections, so that a full server can make room by closing the one that
-/// has been idle longest. A connection is busy from the end of its request header until its
-/// answer is written; only idle ones (waiting for a request, or still sending a header) are
-/// closed to make room.
+/// The server's open connections. Those waiting for a request sit in one poller thread (no
+/// thread of their own); the poller hands a connection to a new thread when it has bytes, and
+/// closes it when idle past the timeout. When the table is full, the connection idle for
+/// longest (waiting for a request, or still sending its header) is closed to make room; busy
+/// ones (a request being answered) never are.
 final class ConnectionTable: @unchecked Sendable {
-    // @unchecked: every field is read and written only under `lock`.
+    // @unchecked: every field is read and written only under `lock`; the callbacks are set
+    // before the poller starts.
+    private struct Entry {
+        var peer: HTTPServer.Peer
+        var busy = false
+        /// Waiting in the poller (no thread holds it).
+        var armed = true
+        /// The peer passed the server's admitPeer check.
+        var checked = false
+        var since: Double
+    }
+
     private let lock = NSLock()
-    private var open: [Int32: (busy: Bool, since: Double)] = [:]
-    /// Shut down to make room and not yet closed by their thread: no longer counted.
+    private var open: [Int32: Entry] = [:]
+    /// Shut down to make room while a thread held them, not yet closed by that thread.
     private var closing: Set<Int32> = []
+    private var wakeRead: Int32 = -1, wakeWrite: Int32 = -1
+    private var stopped = false
+    var idleTimeout: Double = 60
+    var onReady: ((Int32, HTTPServer.Peer) -> Void)?
 
     var count: Int { lock.withLock { open.count - closing.count } }
 
-    /// Registers a new connection; false when the table is full of busy connections.
-    func admit(_ fd: Int32, limit: Int) -> Bool {
-        lock.withLock {
+    func startPoller() {
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { return }
+        wakeRead = pipeEnds[0]
+        wakeWrite = pipeEnds[1]
+        _ = fcntl(wakeRead, F_SETFL, fcntl(wakeRead, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(wakeWrite, F_SETFL, fcntl(wakeWrite, F_GETFL) | O_NONBLOCK)
+        let thread = Thread { [self] in poll() }
+        thread.start()
+    }
+
+    func stopPoller() {
+        lock.withLock { stopped = true }
+        wake()
+    }
+
+    private func wake() {
+        var byte: UInt8 = 1
+        _ = Glibc.write(wakeWrite, &byte, 1)
+    }
+
+    /// Registers a new connection, armed; false when the table is full of busy connections.
+    func admit(_ fd: Int32, peer: HTTPServer.Peer, limit: Int) -> Bool {
+        let admitted: Bool = lock.withLock {
             if open.count - closing.count >= limit {
                 let idle = open.filter { !$0.value.busy && !closing.contains($0.key) }
                 guard let oldest = idle.min(by: { $0.value.since < $1.value.since }) else { return false }
-                // Its thread wakes with end-of-file, closes it and calls release().
-                shutdown(oldest.key, Int32(SHUT_RDWR))
-                closing.insert(oldest.key)
+                if oldest.value.armed {
+                    // Nobody holds it: closed here (the poller re-reads the table).
+                    open.removeValue(forKey: oldest.key)
+                    close(oldest.key)
+                } else {
+                    // Its thread wakes with end-of-file, closes it and calls release().
+                    shutdown(oldest.key, Int32(SHUT_RDWR))
+                    closing.insert(oldest.key)
+                }
             }
-            open[fd] = (false, HTTPServer.Reader.now())
+            open[fd] = Entry(peer: peer, since: HTTPServer.Reader.now())
             return true
         }
+        if admitted { wake() }
+        return admitted
     }
 
     func mark(_ fd: Int32, busy: Bool) {
         lock.withLock {
             guard open[fd] != nil else { return }
-            open[fd] = (busy, HTTPServer.Reader.now())
+            open[fd]?.busy = busy
+            open[fd]?.since = HTTPServer.Reader.now()
         }
+    }
+
+    func isChecked(_ fd: Int32) -> Bool { lock.withLock { open[fd]?.checked ?? false } }
+    func markChecked(_ fd: Int32) { lock.withLock { open[fd]?.checked = true } }
+
+    /// Back to the poller after a request; false when the connection was shut down meanwhile
+    /// (the caller then closes it).
+    func rearm(_ fd: Int32) -> Bool {
+        let kept: Bool = lock.withLock {
+            guard !stopped, open[fd] != nil, !closing.contains(fd) else { return false }
+            open[fd]?.armed = true
+            open[fd]?.busy = false
+            open[fd]?.since = HTTPServer.Reader.now()
+            return true
+        }
+        if kept { wake() }
+        return kept
     }
 
     /// Called by the connection's thread just before it closes the descriptor.
@@ -508,6 +591,39 @@ final class ConnectionTable: @unchecked Sendable {
         lock.withLock {
             open.removeValue(forKey: fd)
             closing.remove(fd)
+        }
+    }
+
+    private func poll() {
+        var drained = [UInt8](repeating: 0, count: 256)
+        while true {
+            let (armed, isStopped): ([Int32], Bool) = lock.withLock { (open.filter { $0.value.armed }.map(\.key), stopped) }
+            if isStopped { break }
+            var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)] + armed.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let ready = Glibc.poll(&fds, nfds_t(fds.count), 1000)
+            if ready < 0 && errno != EINTR { usleep(1000) }
+            if fds[0].revents != 0 { while Glibc.read(wakeRead, &drained, drained.count) > 0 {} }
+            let now = HTTPServer.Reader.now()
+            var handOff: [(Int32, HTTPServer.Peer)] = []
+            lock.withLock {
+                for entry in fds.dropFirst() {
+                    // The table decides: a descriptor closed and reused since the array was
+                    // built is whatever the table now says it is.
+                    guard let state = open[entry.fd], state.armed else { continue }
+                    if entry.revents != 0 {
+                        open[entry.fd]?.armed = false
+                        open[entry.fd]?.since = now
+                        handOff.append((entry.fd, state.peer))
+                    } else if now - state.since > idleTimeout {
+                        open.removeValue(forKey: entry.fd)
+                        close(entry.fd)
+                    }
+                }
+            }
+            for (fd, peer) in handOff { onReady?(fd, peer) }
+        }
+        lock.withLock {
+            for (fd, entry) in open where entry.armed { close(fd); open.removeValue(forKey: fd) }
         }
     }
 }
