@@ -105,9 +105,9 @@ final class HTTPServer: @unchecked Sendable {
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
         port = Int(UInt16(bigEndian: address.sin_port))
         let fd = listener
-        connections.idleTimeout = limits.idleTimeout
-        connections.onReady = { [self] client, peer in
-            let worker = Thread { [self] in serve(client, peer: peer) }
+        connections.limits = limits
+        connections.onReady = { [self] client, peer, received in
+            let worker = Thread { [self] in serve(client, peer: peer, received: received) }
             worker.stackSize = 1 << 20
             worker.start()
         }
@@ -129,9 +129,9 @@ final class HTTPServer: @unchecked Sendable {
                 var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
                 inet_ntop(AF_INET, &peer.sin_addr, &text, socklen_t(INET_ADDRSTRLEN))
                 let remote = Peer(address: String(cString: text), port: Int(UInt16(bigEndian: peer.sin_port)))
-                // No thread yet: the connection waits in the poller until it sends something,
-                // so idle and half-open connections cost a descriptor, not a thread, and the
-                // accept loop keeps up with a flood of them.
+                // No thread yet: the poller reads the request header, so idle, half-open and
+                // slow connections cost a descriptor and a buffer, not a thread, and the accept
+                // loop keeps up with a flood of them.
                 guard connections.admit(client, peer: remote, limit: limits.maximumConnections) else {
                     HTTPServer.sendAll(client, Data("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8))
                     close(client)
@@ -155,9 +155,10 @@ final class HTTPServer: @unchecked Sendable {
     /// Runtime API endpoints admit only their own worker process).
     var admitPeer: (@Sendable (Peer, _ localPort: Int) -> Bool)?
 
-    /// Serves requests on a connection the poller found readable, while they keep coming; a
-    /// connection that goes quiet for a moment goes back to the poller and the thread ends.
-    private func serve(_ fd: Int32, peer: Peer) {
+    /// Serves requests on a connection whose header the poller has read (`received`), while
+    /// they keep coming; a connection that goes quiet for a moment goes back to the poller and
+    /// the thread ends.
+    private func serve(_ fd: Int32, peer: Peer, received: [UInt8]) {
         var keep = false
         defer { if !keep { connections.release(fd); close(fd) } }
         if let admitPeer, !connections.isChecked(fd) {
@@ -171,6 +172,7 @@ final class HTTPServer: @unchecked Sendable {
             connections.markChecked(fd)
         }
         var reader = Reader(fd: fd, limits: limits)
+        reader.buffer = received
         while true {
             connections.mark(fd, busy: false)
             let request: Request
@@ -494,8 +496,8 @@ final class HTTPServer: @unchecked Sendable {
 /// longest (waiting for a request, or still sending its header) is closed to make room; busy
 /// ones (a request being answered) never are.
 final class ConnectionTable: @unchecked Sendable {
-    // @unchecked: every field is read and written only under `lock`; the callbacks are set
-    // before the poller starts.
+    // @unchecked: every field is read and written only under `lock`; the callbacks and limits
+    // are set before the poller starts.
     private struct Entry {
         var peer: HTTPServer.Peer
         var busy = false
@@ -504,6 +506,9 @@ final class ConnectionTable: @unchecked Sendable {
         /// The peer passed the server's admitPeer check.
         var checked = false
         var since: Double
+        /// What the poller has read of the next request so far, and when its first byte came.
+        var received: [UInt8] = []
+        var firstByte: Double?
     }
 
     private let lock = NSLock()
@@ -512,8 +517,8 @@ final class ConnectionTable: @unchecked Sendable {
     private var closing: Set<Int32> = []
     private var wakeRead: Int32 = -1, wakeWrite: Int32 = -1
     private var stopped = false
-    var idleTimeout: Double = 60
-    var onReady: ((Int32, HTTPServer.Peer) -> Void)?
+    var limits = HTTPServer.Limits()
+    var onReady: ((Int32, HTTPServer.Peer, [UInt8]) -> Void)?
 
     var count: Int { lock.withLock { open.count - closing.count } }
 
@@ -542,16 +547,20 @@ final class ConnectionTable: @unchecked Sendable {
     func admit(_ fd: Int32, peer: HTTPServer.Peer, limit: Int) -> Bool {
         let admitted: Bool = lock.withLock {
             if open.count - closing.count >= limit {
-                let idle = open.filter { !$0.value.busy && !closing.contains($0.key) }
-                guard let oldest = idle.min(by: { $0.value.since < $1.value.since }) else { return false }
-                if oldest.value.armed {
+                // One pass without allocating: under a flood this runs for every accept.
+                var oldest: (fd: Int32, since: Double, armed: Bool)?
+                for (candidate, entry) in open where !entry.busy && entry.since < (oldest?.since ?? .infinity) && !closing.contains(candidate) {
+                    oldest = (candidate, entry.since, entry.armed)
+                }
+                guard let oldest else { return false }
+                if oldest.armed {
                     // Nobody holds it: closed here (the poller re-reads the table).
-                    open.removeValue(forKey: oldest.key)
-                    close(oldest.key)
+                    open.removeValue(forKey: oldest.fd)
+                    close(oldest.fd)
                 } else {
                     // Its thread wakes with end-of-file, closes it and calls release().
-                    shutdown(oldest.key, Int32(SHUT_RDWR))
-                    closing.insert(oldest.key)
+                    shutdown(oldest.fd, Int32(SHUT_RDWR))
+                    closing.insert(oldest.fd)
                 }
             }
             open[fd] = Entry(peer: peer, since: HTTPServer.Reader.now())
@@ -580,6 +589,8 @@ final class ConnectionTable: @unchecked Sendable {
             open[fd]?.armed = true
             open[fd]?.busy = false
             open[fd]?.since = HTTPServer.Reader.now()
+            open[fd]?.received = []
+            open[fd]?.firstByte = nil
             return true
         }
         if kept { wake() }
@@ -594,36 +605,72 @@ final class ConnectionTable: @unchecked Sendable {
         }
     }
 
+    /// Closes an armed connection. Called with the lock held.
+    private func drop(_ fd: Int32) {
+        open.removeValue(forKey: fd)
+        close(fd)
+    }
+
     private func poll() {
         var drained = [UInt8](repeating: 0, count: 256)
+        var chunk = [UInt8](repeating: 0, count: 16384)
         while true {
-            let (armed, isStopped): ([Int32], Bool) = lock.withLock { (open.filter { $0.value.armed }.map(\.key), stopped) }
+            var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            let isStopped: Bool = lock.withLock {
+                fds.reserveCapacity(open.count + 1)
+                for (fd, entry) in open where entry.armed { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+                return stopped
+            }
             if isStopped { break }
-            var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)] + armed.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let ready = Glibc.poll(&fds, nfds_t(fds.count), 1000)
             if ready < 0 && errno != EINTR { usleep(1000) }
             if fds[0].revents != 0 { while Glibc.read(wakeRead, &drained, drained.count) > 0 {} }
             let now = HTTPServer.Reader.now()
-            var handOff: [(Int32, HTTPServer.Peer)] = []
+            var handOff: [(Int32, HTTPServer.Peer, [UInt8])] = []
             lock.withLock {
                 for entry in fds.dropFirst() {
                     // The table decides: a descriptor closed and reused since the array was
                     // built is whatever the table now says it is.
-                    guard let state = open[entry.fd], state.armed else { continue }
+                    guard var state = open[entry.fd], state.armed else { continue }
                     if entry.revents != 0 {
-                        open[entry.fd]?.armed = false
-                        open[entry.fd]?.since = now
-                        handOff.append((entry.fd, state.peer))
-                    } else if now - state.since > idleTimeout {
-                        open.removeValue(forKey: entry.fd)
-                        close(entry.fd)
+                        let n = recv(entry.fd, &chunk, chunk.count, Int32(MSG_DONTWAIT))
+                        if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) { drop(entry.fd); continue }
+                        var complete = false
+                        if n > 0 {
+                            if state.firstByte == nil { state.firstByte = now }
+                            // Only the new bytes (and the three before them) are searched, so
+                            // a header sent a byte at a time costs linear work.
+                            let searchFrom = max(0, state.received.count - 3)
+                            state.received.append(contentsOf: chunk[0..<n])
+                            state.since = now
+                            complete = Self.hasHeaderEnd(state.received, from: searchFrom)
+                        }
+                        // A whole header (or more than a header may be) goes to a thread.
+                        if complete || state.received.count > limits.maximumHeaderBytes {
+                            state.armed = false
+                            handOff.append((entry.fd, state.peer, state.received))
+                            state.received = []
+                        }
+                        open[entry.fd] = state
+                    } else if let first = state.firstByte, now - first > limits.headerTimeout {
+                        drop(entry.fd)  // a header sent too slowly
+                    } else if state.firstByte == nil && now - state.since > limits.idleTimeout {
+                        drop(entry.fd)
                     }
                 }
             }
-            for (fd, peer) in handOff { onReady?(fd, peer) }
+            for (fd, peer, received) in handOff { onReady?(fd, peer, received) }
         }
         lock.withLock {
-            for (fd, entry) in open where entry.armed { close(fd); open.removeValue(forKey: fd) }
+            for (fd, entry) in open where entry.armed { drop(fd) }
         }
+    }
+
+    static func hasHeaderEnd(_ bytes: [UInt8], from start: Int) -> Bool {
+        guard bytes.count >= start + 4 else { return false }
+        for index in start...(bytes.count - 4) where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
+            return true
+        }
+        return false
     }
 }
