@@ -492,9 +492,11 @@ final class HTTPServer: @unchecked Sendable {
 
 /// The server's open connections. Those waiting for a request sit in one poller thread (no
 /// thread of their own); the poller hands a connection to a new thread when it has bytes, and
-/// closes it when idle past the timeout. When the table is full, the connection idle for
-/// longest (waiting for a request, or still sending its header) is closed to make room; busy
-/// ones (a request being answered) never are.
+/// closes it when idle past the timeout. When the table is full, the connection waiting
+/// longest (for a request, or for the rest of its header) is closed to make room; busy ones
+/// (a request being answered) never are. A partial header does not renew a connection's
+/// place: a flood that trickles bytes would otherwise push out clients that just arrived. A
+/// connection whose request the poller has not yet read is never the one closed.
 final class ConnectionTable: @unchecked Sendable {
     // @unchecked: every field is read and written only under `lock`; the callbacks and limits
     // are set before the poller starts.
@@ -546,13 +548,21 @@ final class ConnectionTable: @unchecked Sendable {
     /// Registers a new connection, armed; false when the table is full of busy connections.
     func admit(_ fd: Int32, peer: HTTPServer.Peer, limit: Int) -> Bool {
         let admitted: Bool = lock.withLock {
-            if open.count - closing.count >= limit {
+            var spared = 0
+            while open.count - closing.count >= limit {
                 // One pass without allocating: under a flood this runs for every accept.
                 var oldest: (fd: Int32, since: Double, armed: Bool)?
                 for (candidate, entry) in open where !entry.busy && entry.since < (oldest?.since ?? .infinity) && !closing.contains(candidate) {
                     oldest = (candidate, entry.since, entry.armed)
                 }
                 guard let oldest else { return false }
+                if oldest.armed && spared < 8 && Self.hasUnreadBytes(oldest.fd) {
+                    // A request the poller has not read yet: the client is not idle, whatever its
+                    // age, and closing it would reset a request in flight. It moves to the back.
+                    open[oldest.fd]?.since = HTTPServer.Reader.now()
+                    spared += 1
+                    continue
+                }
                 if oldest.armed {
                     // Nobody holds it: closed here (the poller re-reads the table).
                     open.removeValue(forKey: oldest.fd)
@@ -642,7 +652,6 @@ final class ConnectionTable: @unchecked Sendable {
                             // a header sent a byte at a time costs linear work.
                             let searchFrom = max(0, state.received.count - 3)
                             state.received.append(contentsOf: chunk[0..<n])
-                            state.since = now
                             complete = Self.hasHeaderEnd(state.received, from: searchFrom)
                         }
                         // A whole header (or more than a header may be) goes to a thread.
@@ -664,6 +673,11 @@ final class ConnectionTable: @unchecked Sendable {
         lock.withLock {
             for (fd, entry) in open where entry.armed { drop(fd) }
         }
+    }
+
+    private static func hasUnreadBytes(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0
     }
 
     static func hasHeaderEnd(_ bytes: [UInt8], from start: Int) -> Bool {
