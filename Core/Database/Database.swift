@@ -157,7 +157,8 @@ public final class Database {
 
     private func connectionError(_ context: String) -> FunctionError {
         let message = String(cString: PQerrorMessage(connection)).trimmed
-        return FunctionError.dependencyDown("PostgreSQL connection failed during \(context.prefix(60)): \(message)")
+        Log.error("database connection failed", ["during": .string(String(context.prefix(60))), "message": .string(message)])
+        return FunctionError.dependencyDown("the connection to PostgreSQL failed; see the function's log")
     }
 }
 
@@ -178,21 +179,27 @@ struct DatabaseError {
         constraint = field(UInt8(ascii: "n"))
     }
 
+    /// What a client is told: a stable code and message per kind of failure, with the SQLSTATE.
+    /// PostgreSQL's own text (which can hold process and transaction ids, table and constraint
+    /// names, values) goes to the function's log, never to the answer.
     var functionError: FunctionError {
-        var details: [String: JSONValue] = ["sqlstate": .string(sqlState)]
-        if let detail { details["detail"] = .string(detail) }
-        if let constraint { details["constraint"] = .string(constraint) }
-        let text = detail.map { "\(message) (\($0))" } ?? message
+        var logged: [String: JSONValue] = ["sqlstate": .string(sqlState), "message": .string(message)]
+        if let detail { logged["detail"] = .string(detail) }
+        if let constraint { logged["constraint"] = .string(constraint) }
+        Log.error("database error", logged)
+        let details: [String: JSONValue] = ["sqlstate": .string(sqlState)]
         switch sqlState {
-        case "23505": return FunctionError(status: 409, code: "conflict", message: text, details: details)
-        case "23503", "23514", "23502", "22P02", "22003": return FunctionError(status: 422, code: "constraint_violation", message: text, details: details)
-        case "55P03", "40001", "40P01": return FunctionError(status: 409, code: "busy", message: text, details: details)
-        case "57014": return FunctionError(status: 504, code: "timeout", message: text, details: details)
+        case "23505": return FunctionError(status: 409, code: "conflict", message: "a record with the same key already exists", details: details)
+        case "23503", "23514", "23502", "22P02", "22003":
+            return FunctionError(status: 422, code: "constraint_violation", message: "the change does not fit the stored data (a missing reference or a value out of range)", details: details)
+        case "55P03", "40001", "40P01":
+            return FunctionError(status: 409, code: "busy", message: "the database was busy with a concurrent change; retry the request", details: details)
+        case "57014": return FunctionError(status: 504, code: "timeout", message: "the database query took too long and was cancelled", details: details)
         default:
             if sqlState.hasPrefix("08") || sqlState.hasPrefix("57") {
-                return FunctionError.dependencyDown("PostgreSQL: \(text)", details: details)
+                return FunctionError.dependencyDown("PostgreSQL is unavailable (SQLSTATE \(sqlState)); see the function's log", details: details)
             }
-            return FunctionError(status: 500, code: "database_error", message: text, details: details)
+            return FunctionError(status: 500, code: "database_error", message: "a database error occurred (SQLSTATE \(sqlState)); the details are in the function's log", details: details)
         }
     }
 }

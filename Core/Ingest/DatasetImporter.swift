@@ -162,7 +162,10 @@ public final class DatasetImporter {
             guard error.details["sqlstate"] == .string("23505") else { throw error }
             try database.execute("ROLLBACK TO SAVEPOINT ratings_keys")
             guard policy == .skip else {
-                let detail = error.details["detail"]?.stringValue ?? error.message
+                // Named from our own query: PostgreSQL's message stays in the log.
+                let pair = try database.execute("SELECT user_id, movie_id FROM ratings GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 1, 2 LIMIT 1")
+                let detail = pair.count == 0 ? "a (userId, movieId) pair appears twice"
+                    : "(user_id, movie_id)=(\(pair.int(0, 0) ?? 0), \(pair.int(0, 1) ?? 0)) appears twice"
                 throw FunctionError.unprocessable("ratings.csv rates the same movie twice for one user: \(detail)",
                                                   details: ["file": .string("ratings.csv"), "reason": .string("duplicate (userId, movieId)")])
             }

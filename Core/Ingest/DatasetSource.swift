@@ -7,10 +7,7 @@ import Glibc
 enum DatasetSource {
     static func localDirectory(for source: String, storage: (() throws(FunctionError) -> S3Client)?) throws(FunctionError) -> (String, () -> Void) {
         if !source.hasPrefix("s3://") {
-            var info = stat()
-            guard stat(source, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
-                throw FunctionError.invalidInput("source '\(source)' is not a directory; give a local directory or s3://bucket/prefix/")
-            }
+            let source = try FileRoots.configured.directoryToRead(source, field: "source")
             guard let legacy = LegacyFormat.detect(source) else { return (source, {}) }
             // ml-1m / ml-100k: rewritten once into the CSV layout, then imported like the rest.
             let directory = try temporaryDirectory("/tmp/movierec-legacy-XXXXXX")

@@ -69,8 +69,10 @@ public struct DatasetSynthesizer {
         if let users = request.users, users < 1 { throw FunctionError.invalidInput("users must be positive") }
         if let movies = request.movies, movies < 1 { throw FunctionError.invalidInput("movies must be positive") }
         guard request.output.hasPrefix("s3://") else {
-            mkdir(request.output, 0o755)
-            return try DatasetSynthesizer(request).write(to: request.output)
+            let directory = try FileRoots.configured.newDirectory(request.output, field: "output")
+            var result = try DatasetSynthesizer(request).write(to: directory)
+            result.output = request.output
+            return result
         }
         guard let storage else { throw FunctionError.dependencyDown("no artifact store is configured to write \(request.output)") }
         let client = try storage()

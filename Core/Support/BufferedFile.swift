@@ -13,7 +13,9 @@ public struct BufferedFile: ~Copyable {
     public private(set) var bytesWritten: Int64 = 0
 
     public init(path: String) throws(FunctionError) {
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // A new file only, and never through a symlink: outputs must not replace what they
+        // did not create (a planted `ratings.csv -> /etc/...` is refused, not followed).
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { throw FunctionError.invalidInput("cannot write \(path): \(String(cString: strerror(errno)))") }
         self.path = path
         buffer = .allocate(capacity: capacity)

@@ -39,3 +39,27 @@ import Testing
         #expect(try psql(postgres, "SELECT x FROM kept") == "42")
     }
 }
+
+extension EmbeddedPostgresTests {
+    /// `--data-dir "$(mktemp -d)"` (mode 0700, owned by root): as root the server runs as
+    /// postgres, which cannot enter it. The runner either lets postgres through (setfacl) or
+    /// says exactly what to run.
+    @Test func aPrivateDataDirectoryWorksOrSaysTheFix() throws {
+        guard getuid() == 0 else { return }
+        var template = Array("/tmp/embedded-pg-private-XXXXXX".utf8CString)
+        let made = try #require(mkdtemp(&template))
+        let directory = URL(fileURLWithPath: String(cString: made))
+        defer { try? FileManager.default.removeItem(at: directory) }
+        chmod(directory.path, 0o700)
+        let postgres = try EmbeddedPostgres(directory: directory)
+        do {
+            try postgres.start()
+            defer { postgres.stop() }
+            #expect(try psql(postgres, "SELECT 1") == "1")
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains("chmod o+x '\(directory.path)'"), "\(message)")
+            #expect(!message.contains("Permission denied"), "the fix, not initdb's complaint: \(message)")
+        }
+    }
+}

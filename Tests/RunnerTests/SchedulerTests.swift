@@ -41,7 +41,7 @@ import Testing
         let calls = Calls(failures: ["IngestFunction": 1])
         let scheduler = try Scheduler(jobs: [Self.pipeline()], historyFile: nil, invoke: calls.invoke)
         let started = Date()
-        let id = try #require(scheduler.trigger("nightly"))
+        let id = try #require(scheduler.trigger("nightly").runID)
         let run = try waitForEnd(scheduler, id)
         #expect(run.status == "succeeded")
         #expect(run.trigger == "manual")
@@ -54,7 +54,7 @@ import Testing
         let calls = Calls(failures: ["IngestFunction": 2])
         let history = FileManager.default.temporaryDirectory.appendingPathComponent("schedules-\(UUID().uuidString)/runs.jsonl")
         let scheduler = try Scheduler(jobs: [Self.pipeline()], historyFile: history, invoke: calls.invoke)
-        let run = try waitForEnd(scheduler, try #require(scheduler.trigger("nightly")))
+        let run = try waitForEnd(scheduler, try #require(scheduler.trigger("nightly").runID))
         #expect(run.status == "failed")
         #expect(run.steps.map(\.status) == ["failed", "skipped"])
         #expect(run.steps[0].attempts == 2)
@@ -67,9 +67,24 @@ import Testing
         #expect(runs.first?["status"] as? String == "failed")
     }
 
+    /// 200 starts in a row (an attack once did that) give one run; the rest are told which run
+    /// is active, and sequential manual runs are rate-limited.
+    @Test func oneRunAtATimeAndManualRunsAreRateLimited() throws {
+        let scheduler = try Scheduler(jobs: [Self.pipeline()], historyFile: nil) { _, _ in usleep(300_000); return .response(Data("{}".utf8)) }
+        scheduler.manualRunLimit = .init(burst: 2, interval: 3600)
+        let first = try #require(scheduler.trigger("nightly").runID)
+        for _ in 0..<199 { #expect(scheduler.trigger("nightly") == .alreadyRunning(runID: first)) }
+        _ = try waitForEnd(scheduler, first)
+        #expect(try #require(scheduler.history("nightly")).count == 1)
+        let second = try #require(scheduler.trigger("nightly").runID)
+        _ = try waitForEnd(scheduler, second)
+        guard case .rateLimited(let seconds) = scheduler.trigger("nightly") else { Issue.record("a third manual run within the hour was started"); return }
+        #expect(seconds > 0 && seconds <= 3600)
+    }
+
     @Test func unknownSchedulesAreNotRun() throws {
         let scheduler = try Scheduler(jobs: [Self.pipeline()], historyFile: nil) { _, _ in .response(Data()) }
-        #expect(scheduler.trigger("weekly") == nil)
+        #expect(scheduler.trigger("weekly") == .unknownSchedule)
         #expect(scheduler.history("weekly") == nil)
     }
 

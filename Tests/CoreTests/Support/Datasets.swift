@@ -59,7 +59,8 @@ struct TinyDataset {
 
 /// A synthesized dataset on disk.
 func synthesized(ratings: Int, seed: UInt64 = 1, genome: Bool = false, movies: Int? = nil) throws -> (String, SynthesizeResult) {
-    let directory = TestServices.temporaryDirectory()
+    // Synthesize writes only into a directory it makes itself.
+    let directory = TestServices.temporaryDirectory() + "/dataset"
     let result = try DatasetSynthesizer.run(SynthesizeRequest(output: directory, ratings: ratings, movies: movies, seed: seed, genome: genome), storage: nil)
     return (directory, result)
 }

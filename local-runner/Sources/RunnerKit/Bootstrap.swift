@@ -20,6 +20,8 @@ struct Bootstrap {
                 let folder = dataDirectory.appendingPathComponent("demo-dataset-\(options.demoRatings)")
                 let complete = folder.appendingPathComponent(".complete")
                 if !FileManager.default.fileExists(atPath: complete.path) {
+                    // An earlier start stopped half-way: synthesize writes only a new directory.
+                    try? FileManager.default.removeItem(at: folder)
                     LocalRunner.say("empty database: synthesizing a \(options.demoRatings)-rating MovieLens-format demo dataset")
                     _ = try call("ingest", ["action": "synthesize", "output": folder.path, "ratings": options.demoRatings, "seed": 1])
                     _ = FileManager.default.createFile(atPath: complete.path, contents: nil)

@@ -37,6 +37,7 @@ struct EmbeddedPostgres {
         }
         chmod(socketDirectory.path, 0o700)
         chmod(dataDirectory.path, 0o700)
+        if asRoot { try letPostgresIn() }
         if !fileManager.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) {
             try runAsOwner("initdb", ["-D", dataDirectory.path, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-instructions"], what: "create the database cluster")
         }
@@ -51,6 +52,38 @@ struct EmbeddedPostgres {
         if exists.trimmingCharacters(in: .whitespacesAndNewlines) != "1" {
             try Subprocess.run(binaries.appendingPathComponent("createdb").path, ["-h", socketDirectory.path, "-p", String(port), "-U", "postgres", database])
         }
+    }
+
+    /// As root, the server runs as `postgres`, which must be able to pass through every folder
+    /// above its cluster. A data directory made by `mktemp -d` (0700) or under a private home
+    /// stops it; such folders that we own get an ACL entry letting `postgres` pass through (and
+    /// nothing more), said aloud; otherwise the error says what to run.
+    private func letPostgresIn() throws {
+        guard let account = getpwnam("postgres") else { throw RunnerError("the embedded PostgreSQL runs as the postgres user, and there is none: install postgresql, or set DATABASE_URL") }
+        let uid = account.pointee.pw_uid, gid = account.pointee.pw_gid
+        var blocking: [String] = []
+        var folder = directory.standardizedFileURL
+        while true {
+            var info = stat()
+            if stat(folder.path, &info) == 0 {
+                let passes = info.st_uid == uid ? info.st_mode & S_IXUSR != 0 : info.st_gid == gid ? info.st_mode & S_IXGRP != 0 : info.st_mode & S_IXOTH != 0
+                if !passes { blocking.append(folder.path) }
+            }
+            if folder.path == "/" { break }
+            folder = folder.deletingLastPathComponent()
+        }
+        guard !blocking.isEmpty else { return }
+        let setfacl = ["/usr/bin/setfacl", "/bin/setfacl"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        if let setfacl {
+            for path in blocking { _ = try? Subprocess.run(setfacl, ["-m", "u:postgres:x", path]) }
+            LocalRunner.say("let the postgres user pass through \(blocking.joined(separator: ", ")) (setfacl -m u:postgres:x), as the embedded PostgreSQL runs as postgres")
+            if (try? Subprocess.run("/bin/su", ["postgres", "-s", "/bin/sh", "-c", "test -x \(Self.shellQuoted(dataDirectory.path))"])) != nil { return }
+        }
+        let fix = blocking.map { "chmod o+x \(Self.shellQuoted($0))" }.joined(separator: "; ")
+        throw RunnerError("""
+            the embedded PostgreSQL runs as the postgres user (PostgreSQL refuses to run as root), and postgres cannot enter \(blocking.joined(separator: ", ")). \
+            Fix: \(fix) (or setfacl -m u:postgres:x on them), or choose a --data-dir that others can pass through, or set DATABASE_URL to a database of yours
+            """)
     }
 
     func stop() {

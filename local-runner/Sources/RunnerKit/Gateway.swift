@@ -122,8 +122,18 @@ final class Gateway: @unchecked Sendable {
             guard let runs = scheduler?.history(name) else { return (.json(404, ["message": "no schedule named \(name); GET /schedules lists them"]), "/schedules/{name}/runs") }
             return (.json(200, ["schedule": name, "runs": runs]), "/schedules/{name}/runs")
         case ("POST", "run"):
-            guard let id = scheduler?.trigger(name) else { return (.json(404, ["message": "no schedule named \(name); GET /schedules lists them"]), "/schedules/{name}/run") }
-            return (.json(202, ["run_id": id, "schedule": name, "status": "running", "runs_url": "/schedules/\(name)/runs"]), "/schedules/{name}/run")
+            let endpoint = "/schedules/{name}/run"
+            switch scheduler?.trigger(name) ?? .unknownSchedule {
+            case .started(let id):
+                return (.json(202, ["run_id": id, "schedule": name, "status": "running", "runs_url": "/schedules/\(name)/runs"]), endpoint)
+            case .alreadyRunning(let id):
+                return (.json(409, ["message": "\(name) is already running (run \(id)); one run at a time", "run_id": id, "schedule": name,
+                                    "runs_url": "/schedules/\(name)/runs"]), endpoint)
+            case .rateLimited(let seconds):
+                return (.json(429, ["message": "too many manual runs of \(name); try again in \(seconds) s"], headers: [("Retry-After", String(seconds))]), endpoint)
+            case .unknownSchedule:
+                return (.json(404, ["message": "no schedule named \(name); GET /schedules lists them"]), endpoint)
+            }
         default:
             return (.json(405, ["message": "Method Not Allowed"]), "/schedules/{name}/\(parts[2] == "runs" || parts[2] == "run" ? parts[2] : "unknown")")
         }
@@ -393,12 +403,18 @@ final class Gateway: @unchecked Sendable {
             return error(404, "ResourceNotFoundException", "Unknown operation \(request.method) \(request.path)")
         }
         let name = String(parts[2]).removingPercentEncoding ?? String(parts[2])
-        // A name, or an ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]).
-        let arnParts = name.split(separator: ":", omittingEmptySubsequences: false)
-        let shortName = arnParts.firstIndex(of: "function").flatMap { $0 + 1 < arnParts.count ? String(arnParts[$0 + 1]) : nil }
-            ?? arnParts.first.map(String.init) ?? name
-        guard let function = template.function(named: shortName) else {
-            return error(404, "ResourceNotFoundException", "Function not found: \(name)")
+        let qualifier = (URLComponents(string: "?" + request.rawQuery)?.queryItems ?? []).first { $0.name == "Qualifier" }?.value
+        let target: FunctionName
+        do {
+            target = try FunctionName.parse(name, qualifier: qualifier)
+        } catch {
+            switch error {
+            case .invalid(let message): return self.error(400, "ValidationException", message)
+            case .notFound(let message): return self.error(404, "ResourceNotFoundException", message)
+            }
+        }
+        guard let function = template.function(named: target.name) else {
+            return error(404, "ResourceNotFoundException", "Function not found: \(FunctionName.arn(of: target.name))")
         }
         guard request.body.isEmpty || (try? JSONSerialization.jsonObject(with: request.body, options: [.fragmentsAllowed])) != nil else {
             return error(400, "InvalidRequestContentException", "Could not parse request body into json")

@@ -63,6 +63,9 @@ public enum LocalRunner {
         environment["AWS_REGION"] = "us-east-1"
         environment["ARTIFACT_BUCKET"] = bucket
         environment["MODEL_CACHE_DIR"] = dataDirectory.appendingPathComponent("models").path
+        // What requests may name on this machine's disk, fixed here and never per request.
+        let roots = [dataDirectory.path] + ([options.dataset].compactMap { $0 } + options.fileRoots).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        environment["MOVIEREC_FILE_ROOTS"] = roots.joined(separator: ":")
 
         let metrics = Metrics()
         var pools: [String: WorkerPool] = [:]

@@ -6,6 +6,7 @@ struct Options {
         usage: local-runner [--host 127.0.0.1] [--port 8080] [--s3-port 9000] [--data-dir .local-runner]
                             [--dataset DIR] [--demo-ratings N] [--cold] [--template template/template.yaml]
                             [--functions DIR] [--idle-timeout SECONDS] [--no-scheduler] [--no-bootstrap]
+                            [--file-root DIR ...]
                local-runner credentials [--data-dir .local-runner]
 
           --host            address the gateway and S3 bind to (default 127.0.0.1: this machine only)
@@ -21,6 +22,8 @@ struct Options {
           --idle-timeout    seconds before an idle warm worker is stopped (default 300)
           --no-scheduler    do not fire the template's schedules (POST /schedules/{name}/run still works)
           --no-bootstrap    serve the database as it is: no import, first training or baseline at start
+          --file-root       another local directory requests may import from or synthesize into (repeatable);
+                            --data-dir and --dataset are always allowed, other local paths never (s3:// always)
 
         Without DATABASE_URL the runner starts a private PostgreSQL under --data-dir; with it, that
         database is used as it is. The S3 endpoint is always the runner's own.
@@ -38,6 +41,7 @@ struct Options {
     var idleTimeout = 300.0
     var scheduler = true
     var bootstrap = true
+    var fileRoots: [String] = []
     /// `credentials`: print the S3 credentials and leave.
     var printCredentials = false
 
@@ -78,6 +82,7 @@ struct Options {
                 options.idleTimeout = seconds
             case "--no-scheduler": options.scheduler = false
             case "--no-bootstrap": options.bootstrap = false
+            case "--file-root": options.fileRoots.append(try value("--file-root"))
             case "--help", "-h":
                 print(usage)
                 exit(0)

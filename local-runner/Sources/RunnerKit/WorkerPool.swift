@@ -183,8 +183,13 @@ final class WorkerPool: @unchecked Sendable {
     /// Starts a reserved worker's process against its own Runtime API endpoint.
     private func launch(_ worker: Worker) {
         metrics?.increment("function_cold_starts_total", [function.executable])
-        let server = HTTPServer(host: "127.0.0.1", port: 0, maximumBody: 6 * 1024 * 1024) { [weak self, worker] request in
+        // A worker holds one connection; a few more allow for a runtime that reconnects.
+        let server = HTTPServer(host: "127.0.0.1", port: 0, maximumBody: 6 * 1024 * 1024, limits: .init(maximumConnections: 16, idleTimeout: 24 * 3600)) { [weak self, worker] request in
             self?.runtimeAPI(request, worker: worker) ?? HTTPServer.Response(status: 503)
+        }
+        server.admitPeer = { [weak self, worker] peer, localPort in
+            guard peer.address == "127.0.0.1", let pid = self?.processID(of: worker) else { return false }
+            return PeerProcess.connection(fromPort: peer.port, toPort: localPort, belongsTo: pid)
         }
         do {
             let port = try server.start()
@@ -209,6 +214,21 @@ final class WorkerPool: @unchecked Sendable {
             server.stop()
             launchFailed(worker, reason: "cannot start \(executable): \(error)")
         }
+    }
+
+    /// The worker's process id, waiting briefly for it: a fast worker connects before run()
+    /// has returned to us.
+    private func processID(of worker: Worker) -> pid_t? {
+        for _ in 0..<200 {
+            mutex.lock()
+            let pid = worker.process?.processIdentifier
+            let exited = worker.exited
+            mutex.unlock()
+            if let pid, pid > 0 { return pid }
+            if exited { return nil }
+            usleep(10_000)
+        }
+        return nil
     }
 
     /// A worker that could not start: no retry (it would fail the same way); when no worker is
@@ -276,6 +296,11 @@ final class WorkerPool: @unchecked Sendable {
 
     private func runtimeAPI(_ request: HTTPServer.Request, worker: Worker) -> HTTPServer.Response {
         let prefix = "/2018-06-01/runtime"
+        // The endpoint answers to its own address only (a page elsewhere that rebinds its name
+        // to 127.0.0.1 sends its own Host).
+        guard let port = worker.server?.port, request.header("host") == "127.0.0.1:\(port)" else {
+            return .json(403, ["errorMessage": "Forbidden: this Runtime API endpoint answers to its own address only"])
+        }
         guard request.path.hasPrefix(prefix) else { return .json(404, ["errorMessage": "unknown path \(request.path)"]) }
         let rest = String(request.path.dropFirst(prefix.count))
         if request.method == "GET" && rest == "/invocation/next" {
@@ -296,7 +321,7 @@ final class WorkerPool: @unchecked Sendable {
                 ("Content-Type", "application/json"),
                 ("Lambda-Runtime-Aws-Request-Id", invocation.id),
                 ("Lambda-Runtime-Deadline-Ms", String(Int64(invocation.deadline.timeIntervalSince1970 * 1000))),
-                ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:\(function.logicalID)"),
+                ("Lambda-Runtime-Invoked-Function-Arn", FunctionName.arn(of: function.logicalID)),
                 ("Lambda-Runtime-Trace-Id", "Root=1-\(String(Int(Date().timeIntervalSince1970), radix: 16))-\(invocation.id.replacingOccurrences(of: "-", with: "").prefix(24));Sampled=0"),
             ], body: invocation.event)
         }

@@ -17,6 +17,8 @@ final class ObjectStore: @unchecked Sendable {
     let root: URL
     /// S3's minimum size of every part but the last (5 MiB); tests may lower it.
     let minimumPartSize: Int64
+    /// S3's bound on the parts of one upload.
+    static let maximumParts = 10_000
     private let lock = NSLock()
     private var buckets: [String: Bucket] = [:]
     private let encoder: JSONEncoder = {
@@ -293,7 +295,7 @@ final class ObjectStore: @unchecked Sendable {
     /// Stores a part; `checksum` is the client's value, already verified (computed here when
     /// the upload has an algorithm and the client sent none).
     func putPart(bucket: String, uploadID: String, key: String, number: Int, data: Data, checksum: String?) throws -> PartState {
-        guard (1...10_000).contains(number) else { throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive") }
+        guard (1...Self.maximumParts).contains(number) else { throw S3Error.invalidArgument("Part number must be an integer between 1 and \(Self.maximumParts), inclusive") }
         let state = try upload(bucket: bucket, id: uploadID)
         guard state.key == key else { throw S3Error.noSuchUpload(uploadID) }
         var partChecksum = checksum

@@ -41,7 +41,11 @@ extension S3Server {
         let text = String(decoding: call.payload, as: UTF8.self)
         guard text.contains("CompleteMultipartUpload") else { throw S3Error.malformedXML() }
         var parts: [CompletedPart] = []
-        for block in S3XML.elements("Part", in: text) {
+        let blocks = S3XML.elements("Part", in: text, limit: ObjectStore.maximumParts)
+        guard blocks.count <= ObjectStore.maximumParts else {
+            throw S3Error.invalidArgument("Part number must be an integer between 1 and \(ObjectStore.maximumParts), inclusive")
+        }
+        for block in blocks {
             guard let number = S3XML.text("PartNumber", in: block).flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }),
                   let etag = S3XML.text("ETag", in: block) else { throw S3Error.malformedXML() }
             let checksum = ChecksumAlgorithm.allCases.lazy.compactMap { S3XML.text($0.xmlName, in: block) }.first

@@ -48,6 +48,8 @@ final class S3Server: @unchecked Sendable {
             let error = S3Error(code: "EntityTooLarge", status: 400, message: "Your proposed upload exceeds the maximum allowed size",
                                 details: ["MaxSizeAllowed": String(limit)])
             return S3Server.errorResponse(error, resource: "/", requestID: S3Server.newRequestID(), head: false)
+        }, screen: { [weak self] request in
+            self?.authenticationFailure(request)
         }, handler: { [weak self] request in
             self?.handle(request) ?? HTTPServer.Response(status: 503)
         })
@@ -83,11 +85,12 @@ final class S3Server: @unchecked Sendable {
 
     static func newRequestID() -> String { ObjectStore.randomHex(8).uppercased() }
 
-    func handle(_ request: HTTPServer.Request) -> HTTPServer.Response {
+    func handle(_ request: HTTPServer.Request, failure: Error? = nil) -> HTTPServer.Response {
         let requestID = Self.newRequestID()
         let resource = SigV4.percentDecode(Substring(request.path)) ?? request.path
         var response: HTTPServer.Response
         do {
+            if let failure { throw failure }
             response = try route(request, requestID: requestID)
         } catch let error as S3Error {
             response = Self.errorResponse(error, resource: resource, requestID: requestID, head: request.method == "HEAD")
@@ -104,6 +107,17 @@ final class S3Server: @unchecked Sendable {
             response.body = Data()
         }
         return response
+    }
+
+    /// The signature is checked from the headers before a byte of the body is read, so an
+    /// unauthenticated upload costs no memory (the body's own hash is checked after, in route).
+    func authenticationFailure(_ request: HTTPServer.Request) -> HTTPServer.Response? {
+        do {
+            _ = try verifier.verify(method: request.method, rawPath: request.path, rawQuery: request.rawQuery, headers: request.headers)
+            return nil
+        } catch {
+            return handle(request, failure: error)
+        }
     }
 
     static func errorResponse(_ error: S3Error, resource: String, requestID: String, head: Bool) -> HTTPServer.Response {

@@ -45,24 +45,44 @@ enum S3XML {
 
     // MARK: reading
 
-    /// The inner text of every `<name>` element (with or without attributes), in order.
-    static func elements(_ name: String, in text: String) -> [String] {
+    /// The inner text of every `<name>` element (with or without attributes), in order. One
+    /// pass over the bytes: a CompleteMultipartUpload of 10,000 parts is read in linear time.
+    /// Past `limit` elements it stops and returns `limit + 1` of them, so callers can refuse.
+    static func elements(_ name: String, in text: String, limit: Int = .max) -> [String] {
+        let bytes = Array(text.utf8)
+        let open = Array("<\(name)".utf8)
+        let close = Array("</\(name)>".utf8)
         var results: [String] = []
-        var rest = text[...]
-        while let open = rest.range(of: "<\(name)") {
+        var index = 0
+        func matches(_ needle: [UInt8], at position: Int) -> Bool {
+            guard position + needle.count <= bytes.count else { return false }
+            for offset in 0..<needle.count where bytes[position + offset] != needle[offset] { return false }
+            return true
+        }
+        func next(_ needle: [UInt8], from start: Int) -> Int? {
+            var position = start
+            while position + needle.count <= bytes.count {
+                if bytes[position] == needle[0] && matches(needle, at: position) { return position }
+                position += 1
+            }
+            return nil
+        }
+        while results.count <= limit, let start = next(open, from: index) {
+            let afterName = start + open.count
+            guard afterName < bytes.count else { break }
+            let following = bytes[afterName]
             // `<Part>` must not match `<PartNumber>`: the name ends at '>', '/' or whitespace.
-            guard let next = rest[open.upperBound...].first else { break }
-            if next == "/" { results.append(""); rest = rest[open.upperBound...]; continue }
-            guard next == ">" || next == " " || next == "\t" || next == "\n" || next == "\r",
-                  let tagEnd = rest[open.upperBound...].firstIndex(of: ">") else {
-                rest = rest[open.upperBound...]
+            if following == UInt8(ascii: "/") { results.append(""); index = afterName; continue }
+            guard following == UInt8(ascii: ">") || following == 32 || following == 9 || following == 10 || following == 13,
+                  let tagEnd = next([UInt8(ascii: ">")], from: afterName) else {
+                index = afterName
                 continue
             }
-            if rest[rest.index(before: tagEnd)] == "/" { results.append(""); rest = rest[rest.index(after: tagEnd)...]; continue }
-            let contentStart = rest.index(after: tagEnd)
-            guard let close = rest[contentStart...].range(of: "</\(name)>") else { break }
-            results.append(String(rest[contentStart..<close.lowerBound]))
-            rest = rest[close.upperBound...]
+            if bytes[tagEnd - 1] == UInt8(ascii: "/") { results.append(""); index = tagEnd + 1; continue }
+            let contentStart = tagEnd + 1
+            guard let end = next(close, from: contentStart) else { break }
+            results.append(String(decoding: bytes[contentStart..<end], as: UTF8.self))
+            index = end + close.count
         }
         return results
     }

@@ -85,10 +85,17 @@ enum SigV4 {
     /// The signed headers' lines (`name:value\n`, names lower-case and sorted). The verifier
     /// refuses a request that lacks a header it names as signed before this is computed.
     static func canonicalHeaders(_ signedHeaders: [String], in headers: [(String, String)]) -> String {
+        var byName: [String: [String]] = [:]
+        for (name, value) in headers { byName[name.lowercased(), default: []].append(value) }
+        return canonicalHeaders(signedHeaders, values: byName)
+    }
+
+    /// The same from headers already grouped by lower-case name.
+    static func canonicalHeaders(_ signedHeaders: [String], values: [String: [String]]) -> String {
         var text = ""
         for name in signedHeaders {
-            let values = headers.filter { $0.0.lowercased() == name }.map { canonicalHeaderValue($0.1) }
-            text += "\(name):\(values.joined(separator: ","))\n"
+            let joined = (values[name] ?? []).map(canonicalHeaderValue).joined(separator: ",")
+            text += "\(name):\(joined)\n"
         }
         return text
     }

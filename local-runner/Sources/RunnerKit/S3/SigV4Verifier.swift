@@ -12,6 +12,8 @@ struct SigV4Verifier: Sendable {
     /// The longest a presigned URL may live (seven days, as S3).
     var maximumExpiry = 604_800
     var now: @Sendable () -> Date = { Date() }
+    /// More signed headers than any client sends (botocore signs about ten).
+    static let maximumSignedHeaders = 64
 
     /// What a verified request leaves for reading its body: aws-chunked bodies continue the
     /// signature chain from `signature` (the seed).
@@ -38,10 +40,11 @@ struct SigV4Verifier: Sendable {
 
     func verify(method: String, rawPath: String, rawQuery: String, headers: [(String, String)]) throws -> Verified {
         guard let pairs = SigV4.queryPairs(rawQuery) else { throw S3Error(code: "InvalidURI", status: 400, message: "Couldn't parse the specified URI.") }
-        let header = { (name: String) -> String? in
-            let values = headers.filter { $0.0.lowercased() == name }.map(\.1)
-            return values.isEmpty ? nil : values.joined(separator: ",")
-        }
+        // Every header by its lower-case name, once: the checks below look names up, and a
+        // request with thousands of headers must not cost thousands of scans of them.
+        var byName: [String: [String]] = [:]
+        for (name, value) in headers { byName[name.lowercased(), default: []].append(value) }
+        let header = { (name: String) -> String? in byName[name]?.joined(separator: ",") }
         let claim: Claim
         let presigned: Bool
         var signedPairs = pairs
@@ -83,10 +86,18 @@ struct SigV4Verifier: Sendable {
         guard claim.signedHeaders.contains("host") else { throw S3Error.accessDenied("The host header must be signed") }
         // As AWS does: a header named as signed must be in the request (libcurl once signed an
         // `expect:` it never sent; AWS refuses that, and so do we, so our tests catch it).
-        for name in claim.signedHeaders where !headers.contains(where: { $0.0.lowercased() == name }) {
+        for name in claim.signedHeaders where byName[name] == nil {
             throw S3Error.signatureDoesNotMatch("'\(name)' is named as a SignedHeader, but it does not exist in the HTTP request.")
         }
-        let canonicalHeaders = SigV4.canonicalHeaders(claim.signedHeaders, in: headers)
+        // As AWS does: every x-amz-* header sent must be signed, or a replayed request could
+        // carry metadata or a redirect its signer never saw.
+        let signed = Set(claim.signedHeaders)
+        let unsigned = byName.keys.filter { $0.hasPrefix("x-amz-") && !signed.contains($0) }.sorted()
+        if !unsigned.isEmpty {
+            throw S3Error(code: "AccessDenied", status: 403, message: "There were headers present in the request which were not signed",
+                          details: ["HeadersNotSigned": unsigned.joined(separator: ", ")])
+        }
+        let canonicalHeaders = SigV4.canonicalHeaders(claim.signedHeaders, values: byName)
         let payloadHash: String
         if let sent = header("x-amz-content-sha256") {
             payloadHash = sent
@@ -146,7 +157,8 @@ struct SigV4Verifier: Sendable {
         let parts = credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 5, parts[parts.count - 1] == "aws4_request" else { throw malformed }
         let names = signedHeaders.split(separator: ";").map { $0.lowercased() }
-        guard !names.isEmpty else { throw malformed }
+        // Bounds the signing work a wrong secret can cost (S3 itself takes 8 KB of headers).
+        guard !names.isEmpty, names.count <= Self.maximumSignedHeaders else { throw malformed }
         return Claim(accessKeyID: parts[0..<(parts.count - 4)].joined(separator: "/"), date: parts[parts.count - 4], region: parts[parts.count - 3],
                      service: parts[parts.count - 2], signedHeaders: names, signature: signature, amzDate: amzDate)
     }

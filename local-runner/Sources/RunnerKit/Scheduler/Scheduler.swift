@@ -91,18 +91,61 @@ final class Scheduler: @unchecked Sendable {
                 due.append(entries[index].job)
                 entries[index].next = entries[index].expression.nextFire(after: now, origin: origin)
             }
-            for job in due { beginRun(job, trigger: "schedule") }
+            for job in due {
+                // As for a manual start: a run still going (a slow retrain) is not doubled.
+                if let active = activeRun(of: job.name) {
+                    FileHandle.standardError.write(Data("local-runner: \(job.name) is due but run \(active.id) is still going; this fire is skipped\n".utf8))
+                    continue
+                }
+                beginRun(job, trigger: "schedule")
+            }
             let earliest = entries.compactMap(\.next).min() ?? now.addingTimeInterval(3600)
             _ = wake.wait(mutex, until: min(earliest, now.addingTimeInterval(3600)))
         }
     }
 
-    /// `POST /schedules/{name}/run`: the run's id, or nil for an unknown schedule.
-    func trigger(_ name: String) -> String? {
+    /// What `POST /schedules/{name}/run` did.
+    enum Trigger: Equatable {
+        case started(runID: String)
+        /// At most one run of a schedule at a time: this one is still going.
+        case alreadyRunning(runID: String)
+        /// Manual starts are rate-limited; the next is allowed after this many seconds.
+        case rateLimited(retryAfter: Int)
+        case unknownSchedule
+
+        var runID: String? { if case .started(let id) = self { return id } else { return nil } }
+    }
+
+    /// Manual starts of one schedule: a burst, then one per `interval` seconds (a token bucket).
+    struct ManualRunLimit {
+        var burst = 10
+        var interval: Double = 60
+    }
+
+    var manualRunLimit = ManualRunLimit()
+    /// Per schedule: manual starts still allowed now, and when that was last computed.
+    private var allowance: [String: (tokens: Double, at: Date)] = [:]
+
+    /// `POST /schedules/{name}/run`.
+    func trigger(_ name: String) -> Trigger {
         mutex.lock()
         defer { mutex.unlock() }
-        guard let entry = entries.first(where: { $0.job.name == name }) else { return nil }
-        return beginRun(entry.job, trigger: "manual")
+        guard let entry = entries.first(where: { $0.job.name == name }) else { return .unknownSchedule }
+        if let active = activeRun(of: name) { return .alreadyRunning(runID: active.id) }
+        let now = Date()
+        let previous = allowance[name] ?? (Double(manualRunLimit.burst), now)
+        let tokens = min(Double(manualRunLimit.burst), previous.tokens + now.timeIntervalSince(previous.at) / manualRunLimit.interval)
+        guard tokens >= 1 else {
+            allowance[name] = (tokens, now)
+            return .rateLimited(retryAfter: Int(((1 - tokens) * manualRunLimit.interval).rounded(.up)))
+        }
+        allowance[name] = (tokens - 1, now)
+        return .started(runID: beginRun(entry.job, trigger: "manual"))
+    }
+
+    /// The run of `schedule` still going, if any. Called with the mutex held.
+    private func activeRun(of schedule: String) -> ScheduleRun? {
+        runs.last { $0.schedule == schedule && $0.status == "running" }
     }
 
     /// Records the run and starts it on its own thread. Called with the mutex held.
