@@ -51,7 +51,7 @@ import Testing
         let environment = ["DATABASE_URL": url, "ARTIFACT_BUCKET": "movierec-artifacts", "S3_ENDPOINT_URL": "http://127.0.0.1:9",
                            "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "PATH": "/usr/bin:/bin"]
         let scheduler = try Scheduler(jobs: [nightly], historyFile: nil) { Self.invoke($0, $1, environment: environment) }
-        let id = try #require(scheduler.trigger("nightly"))
+        let id = try #require(scheduler.trigger("nightly").runID)
         var run: ScheduleRun?
         for _ in 0..<600 {
             if let current = scheduler.run(id), current.status != "running" { run = current; break }
