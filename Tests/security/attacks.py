@@ -124,24 +124,25 @@ class Sampler(threading.Thread):
                         self.health_failures.append(f"{status} {body[:120]!r}")
                 except OSError as error:
                     self.health_failures.append(str(error))
-                self.health.append((time.perf_counter() - started) * 1000)
+                # Kept with its start, so that a call begun before an attack is not counted in it.
+                self.health.append((started, (time.perf_counter() - started) * 1000))
             time.sleep(0.05)
 
     def window(self):
         """Marks the start of a heavy attack; returns a function that reports on it."""
-        start_rss, start_health, start_failures = len(self.rss), len(self.health), len(self.health_failures)
+        start_rss, start_failures, opened = len(self.rss), len(self.health_failures), time.perf_counter()
         before = self.runner.status()
 
         def report(name):
             # One call of our own at the end, so that a short attack is measured too.
             started = time.perf_counter()
             status, _, _ = self.runner.request("GET", "/health", timeout=10)
-            self.health.append((time.perf_counter() - started) * 1000)
+            self.health.append((started, (time.perf_counter() - started) * 1000))
             if status != 200:
                 self.health_failures.append(str(status))
             rss = self.rss[start_rss:] or [self.runner.status()[0]]
             threads = self.threads[start_rss:] or [self.runner.status()[1]]
-            health = sorted(self.health[start_health:])
+            health = sorted(ms for began, ms in self.health if began >= opened)
             failures = self.health_failures[start_failures:]
             after = self.runner.status()
             p50 = health[len(health) // 2] if health else float("nan")

@@ -508,6 +508,8 @@ final class ConnectionTable: @unchecked Sendable {
         /// The peer passed the server's admitPeer check.
         var checked = false
         var since: Double
+        /// Its place in `order`: the latest ticket is the only one that counts.
+        var ticket: UInt64 = 0
         /// What the poller has read of the next request so far, and when its first byte came.
         var received: [UInt8] = []
         var firstByte: Double?
@@ -517,8 +519,17 @@ final class ConnectionTable: @unchecked Sendable {
     private var open: [Int32: Entry] = [:]
     /// Shut down to make room while a thread held them, not yet closed by that thread.
     private var closing: Set<Int32> = []
+    /// Connections that may be closed to make room, oldest first, as (descriptor, ticket);
+    /// entries whose ticket is no longer the connection's are skipped. Under a flood the
+    /// accept loop takes one from the front per connection, so this is a queue, not a scan.
+    private var order: [(fd: Int32, ticket: UInt64)] = []
+    private var orderHead = 0
+    private var nextTicket: UInt64 = 0
     private var wakeRead: Int32 = -1, wakeWrite: Int32 = -1
     private var stopped = false
+    /// A wake-up byte is in the pipe and the poller has not yet re-read the table: under a
+    /// flood of connections one wake-up serves many admissions.
+    private var wakePending = false
     var limits = HTTPServer.Limits()
     var onReady: ((Int32, HTTPServer.Peer, [UInt8]) -> Void)?
 
@@ -547,19 +558,15 @@ final class ConnectionTable: @unchecked Sendable {
 
     /// Registers a new connection, armed; false when the table is full of busy connections.
     func admit(_ fd: Int32, peer: HTTPServer.Peer, limit: Int) -> Bool {
+        var shouldWake = false
         let admitted: Bool = lock.withLock {
             var spared = 0
             while open.count - closing.count >= limit {
-                // One pass without allocating: under a flood this runs for every accept.
-                var oldest: (fd: Int32, since: Double, armed: Bool)?
-                for (candidate, entry) in open where !entry.busy && entry.since < (oldest?.since ?? .infinity) && !closing.contains(candidate) {
-                    oldest = (candidate, entry.since, entry.armed)
-                }
-                guard let oldest else { return false }
+                guard let oldest = takeOldest() else { return false }
                 if oldest.armed && spared < 8 && Self.hasUnreadBytes(oldest.fd) {
                     // A request the poller has not read yet: the client is not idle, whatever its
                     // age, and closing it would reset a request in flight. It moves to the back.
-                    open[oldest.fd]?.since = HTTPServer.Reader.now()
+                    enqueue(oldest.fd)
                     spared += 1
                     continue
                 }
@@ -574,9 +581,12 @@ final class ConnectionTable: @unchecked Sendable {
                 }
             }
             open[fd] = Entry(peer: peer, since: HTTPServer.Reader.now())
+            enqueue(fd)
+            shouldWake = !wakePending
+            wakePending = true
             return true
         }
-        if admitted { wake() }
+        if shouldWake { wake() }
         return admitted
     }
 
@@ -585,6 +595,7 @@ final class ConnectionTable: @unchecked Sendable {
             guard open[fd] != nil else { return }
             open[fd]?.busy = busy
             open[fd]?.since = HTTPServer.Reader.now()
+            if !busy { enqueue(fd) }
         }
     }
 
@@ -594,6 +605,7 @@ final class ConnectionTable: @unchecked Sendable {
     /// Back to the poller after a request; false when the connection was shut down meanwhile
     /// (the caller then closes it).
     func rearm(_ fd: Int32) -> Bool {
+        var shouldWake = false
         let kept: Bool = lock.withLock {
             guard !stopped, open[fd] != nil, !closing.contains(fd) else { return false }
             open[fd]?.armed = true
@@ -601,9 +613,12 @@ final class ConnectionTable: @unchecked Sendable {
             open[fd]?.since = HTTPServer.Reader.now()
             open[fd]?.received = []
             open[fd]?.firstByte = nil
+            enqueue(fd)
+            shouldWake = !wakePending
+            wakePending = true
             return true
         }
-        if kept { wake() }
+        if shouldWake { wake() }
         return kept
     }
 
@@ -613,6 +628,34 @@ final class ConnectionTable: @unchecked Sendable {
             open.removeValue(forKey: fd)
             closing.remove(fd)
         }
+    }
+
+    /// Puts a connection at the back of the eviction queue. Called with the lock held.
+    private func enqueue(_ fd: Int32) {
+        nextTicket += 1
+        open[fd]?.ticket = nextTicket
+        order.append((fd, nextTicket))
+        // Stale entries (connections closed, busy or moved back since) are dropped now and
+        // then, so the queue stays in proportion to the table.
+        if order.count - orderHead > 4 * open.count + 1024 {
+            order = order[orderHead...].filter { open[$0.fd]?.ticket == $0.ticket }
+            orderHead = 0
+        } else if orderHead > 4096 && orderHead * 2 > order.count {
+            order.removeFirst(orderHead)
+            orderHead = 0
+        }
+    }
+
+    /// The connection that has waited longest among those that may be closed (not busy, not
+    /// already closing), taken off the queue. Called with the lock held.
+    private func takeOldest() -> (fd: Int32, armed: Bool)? {
+        while orderHead < order.count {
+            let (fd, ticket) = order[orderHead]
+            orderHead += 1
+            guard let entry = open[fd], entry.ticket == ticket, !entry.busy, !closing.contains(fd) else { continue }
+            return (fd, entry.armed)
+        }
+        return nil
     }
 
     /// Closes an armed connection. Called with the lock held.
@@ -627,6 +670,7 @@ final class ConnectionTable: @unchecked Sendable {
         while true {
             var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
             let isStopped: Bool = lock.withLock {
+                wakePending = false  // what is admitted from now on wakes the poller again
                 fds.reserveCapacity(open.count + 1)
                 for (fd, entry) in open where entry.armed { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
                 return stopped
