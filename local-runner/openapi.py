@@ -327,7 +327,9 @@ route("GET", "/monitoring/stats", operation("monitoring", "Rating statistics ove
 route("GET", "/monitoring/recommendations", operation("monitoring", "Recommendation quality over a window",
       "Requests, diversity, novelty, coverage, methods, from the recommendation log.", {"200": json_body(ref("RecommendationQuality"))}, DAYS))
 # the runner's own
-route("GET", "/health", operation("runner", "Liveness and dependencies", "503 with the same document when degraded.",
+route("GET", "/health", operation("runner", "Liveness and dependencies",
+      "503 with the same document when degraded. The local runner answers it with its pools, the database and the champion; "
+      "a deployed stack routes it to the ingest function's health action (database, artifact bucket, champion).",
       {"200": json_body(ref("Health")), "503": json_body(ref("Health"), "Degraded")}, errors=()))
 route("GET", "/metrics", operation("runner", "Prometheus metrics", "Text exposition format 0.0.4.",
       {"200": {"description": "Metrics", "content": {"text/plain": {"schema": t(STRING)}}}}, errors=()))

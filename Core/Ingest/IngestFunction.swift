@@ -22,6 +22,9 @@ public final class IngestFunction: FunctionHandler {
         router.on("GET", "/get-random-ratings", .random)
         router.on("GET", "/stats", .stats)
         router.on("POST", "/ingest/synthesize", .synthesize)
+        // The deployed stack's health route; the local runner answers /health itself, with its
+        // pools as well, and calls this action as the nightly pipeline's first step.
+        router.on("GET", "/health", .health)
         return router
     }()
 

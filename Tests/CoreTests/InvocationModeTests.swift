@@ -68,6 +68,21 @@ import Testing
         #expect(malformed.json?["statusCode"]?.int == 400)
     }
 
+    /// `GET /health` is a route of the deployed stack: the ingest function's health action.
+    @Test func healthRouteChecksTheDependencies() throws {
+        let url = try loadedDatabase()
+        // Storage that cannot answer: port 9 (discard) on loopback is closed.
+        let env = ["DATABASE_URL": url, "ARTIFACT_BUCKET": "movierec-artifacts", "S3_ENDPOINT_URL": "http://127.0.0.1:9",
+                   "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"]
+        let health = try FunctionProcess.run("ingest", event: apiGatewayEvent("GET", "/health"), environment: env)
+        #expect(health.json?["statusCode"]?.int == 503)
+        let body = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(health.json?["body"]?.stringValue).utf8))
+        #expect(body["error"]?["details"]?["storage"] != nil, "\(body)")
+        #expect(body["error"]?["details"]?["database"] == nil, "\(body)")
+        let strict = try FunctionProcess.run("ingest", event: apiGatewayEvent("GET", "/health", query: ["deep": "1"]), environment: env)
+        #expect(strict.json?["statusCode"]?.int == 400)
+    }
+
     @Test func runtimeAPILoopServesManyInvocationsWarm() throws {
         let url = try loadedDatabase()
         let stub = try RuntimeAPIStub()
