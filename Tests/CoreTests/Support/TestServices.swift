@@ -69,8 +69,15 @@ enum MotoServer {
     static func start() throws -> String {
         let port = freePort()
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["moto_server", "-H", "127.0.0.1", "-p", String(port)]
+        // The server lives only as long as this test process, however that ends: atexit alone
+        // left servers behind when a test process did not exit normally.
+        let watch = """
+            moto_server -H 127.0.0.1 -p \(port) & server=$!
+            trap 'kill $server 2>/dev/null' EXIT TERM INT
+            while kill -0 \(getpid()) 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1; done
+            """
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", watch]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
