@@ -582,8 +582,7 @@ final class ConnectionTable: @unchecked Sendable {
             }
             open[fd] = Entry(peer: peer, since: HTTPServer.Reader.now())
             enqueue(fd)
-            shouldWake = !wakePending
-            wakePending = true
+            shouldWake = claimWake()
             return true
         }
         if shouldWake { wake() }
@@ -614,8 +613,7 @@ final class ConnectionTable: @unchecked Sendable {
             open[fd]?.received = []
             open[fd]?.firstByte = nil
             enqueue(fd)
-            shouldWake = !wakePending
-            wakePending = true
+            shouldWake = claimWake()
             return true
         }
         if shouldWake { wake() }
@@ -628,6 +626,12 @@ final class ConnectionTable: @unchecked Sendable {
             open.removeValue(forKey: fd)
             closing.remove(fd)
         }
+    }
+
+    /// True when the caller must write the wake-up byte: none is pending. Called with the lock held.
+    private func claimWake() -> Bool {
+        defer { wakePending = true }
+        return !wakePending
     }
 
     /// Puts a connection at the back of the eviction queue. Called with the lock held.
