@@ -69,11 +69,11 @@ enum MotoServer {
     static func start() throws -> String {
         let port = freePort()
         let process = Process()
-        // The server lives only as long as this test process, however that ends: atexit alone
-        // left servers behind when a test process did not exit normally.
+        // The server lives only as long as this test process, however that ends, and is killed
+        // with SIGKILL: moto_server can ignore SIGTERM and SIGINT (two were left after CI runs).
         let watch = """
             moto_server -H 127.0.0.1 -p \(port) & server=$!
-            trap 'kill $server 2>/dev/null' EXIT TERM INT
+            trap 'kill -9 $server 2>/dev/null' EXIT TERM INT
             while kill -0 \(getpid()) 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1; done
             """
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
