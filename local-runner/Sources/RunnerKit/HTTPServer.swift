@@ -86,6 +86,14 @@ final class HTTPServer: @unchecked Sendable {
     /// Binds and starts accepting on a background thread; returns the bound port.
     @discardableResult
     func start() throws -> Int {
+        let port = try bind()
+        serve()
+        return port
+    }
+
+    /// Binds and listens, and returns the port, without answering yet: connections wait in the
+    /// backlog until `serve()` (the runner knows its address before it is ready to answer).
+    func bind() throws -> Int {
         listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard listener >= 0 else { throw RunnerError("socket() failed") }
         var yes: Int32 = 1
@@ -94,7 +102,7 @@ final class HTTPServer: @unchecked Sendable {
         address.sin_family = sa_family_t(AF_INET)
         guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { close(listener); listener = -1; throw RunnerError("\(host) is not an IPv4 address") }
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard bound == 0 else {
             let reason = String(cString: strerror(errno))
             close(listener); listener = -1
@@ -104,6 +112,11 @@ final class HTTPServer: @unchecked Sendable {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
         port = Int(UInt16(bigEndian: address.sin_port))
+        return port
+    }
+
+    /// Starts accepting what `bind()` listens for.
+    func serve() {
         let fd = listener
         connections.limits = limits
         connections.onReady = { [self] client, peer, received in
@@ -140,7 +153,6 @@ final class HTTPServer: @unchecked Sendable {
             }
         }
         thread.start()
-        return port
     }
 
     func stop() { if listener >= 0 { shutdown(listener, Int32(SHUT_RDWR)); close(listener); listener = -1 } }
@@ -174,7 +186,9 @@ final class HTTPServer: @unchecked Sendable {
         var reader = Reader(fd: fd, limits: limits)
         reader.buffer = received
         while true {
-            connections.mark(fd, busy: false)
+            // The poller hands a connection over busy (its header has arrived); it becomes
+            // evictable only while this thread waits for a request not yet begun.
+            if reader.buffer.isEmpty { connections.mark(fd, busy: false) }
             let request: Request
             switch reader.readRequest(maximumBody: maximumBody, remote: peer.address, screen: screen, onHeader: { [connections] in connections.mark(fd, busy: true) }) {
             case .request(let parsed): request = parsed
@@ -563,9 +577,10 @@ final class ConnectionTable: @unchecked Sendable {
             var spared = 0
             while open.count - closing.count >= limit {
                 guard let oldest = takeOldest() else { return false }
-                if oldest.armed && spared < 8 && Self.hasUnreadBytes(oldest.fd) {
-                    // A request the poller has not read yet: the client is not idle, whatever its
-                    // age, and closing it would reset a request in flight. It moves to the back.
+                if oldest.armed && spared < 8 && (oldest.started || Self.hasUnreadBytes(oldest.fd)) {
+                    // A request begun (part of its header read) or not read yet: the client is
+                    // not idle, whatever its age, and closing it would reset a request in flight.
+                    // It moves to the back.
                     enqueue(oldest.fd)
                     spared += 1
                     continue
@@ -652,12 +667,12 @@ final class ConnectionTable: @unchecked Sendable {
 
     /// The connection that has waited longest among those that may be closed (not busy, not
     /// already closing), taken off the queue. Called with the lock held.
-    private func takeOldest() -> (fd: Int32, armed: Bool)? {
+    private func takeOldest() -> (fd: Int32, armed: Bool, started: Bool)? {
         while orderHead < order.count {
             let (fd, ticket) = order[orderHead]
             orderHead += 1
             guard let entry = open[fd], entry.ticket == ticket, !entry.busy, !closing.contains(fd) else { continue }
-            return (fd, entry.armed)
+            return (fd, entry.armed, entry.firstByte != nil)
         }
         return nil
     }
@@ -705,6 +720,7 @@ final class ConnectionTable: @unchecked Sendable {
                         // A whole header (or more than a header may be) goes to a thread.
                         if complete || state.received.count > limits.maximumHeaderBytes {
                             state.armed = false
+                            state.busy = true  // until its thread has served what arrived
                             handOff.append((entry.fd, state.peer, state.received))
                             state.received = []
                         }
