@@ -58,12 +58,21 @@ public final class DriftFunction: FunctionHandler {
         return try perform(input.action, request: input.parameters)
     }
 
+    /// The runner's `data_drift_detected` and `drift_feature_score`, as Embedded Metric Format.
+    static func measurements(of result: DriftResult) -> [EmbeddedMetric] {
+        [EmbeddedMetric("DriftDetected", result.driftDetected ? 1 : 0, unit: .none),
+         EmbeddedMetric("DriftedFeatures", Double(result.driftedFeatures))]
+            + result.features.map { EmbeddedMetric("DriftScore", $0.statistic, unit: .none, dimensions: ["Feature": $0.name]) }
+    }
+
     private func perform(_ action: Action, request: HTTPRequest) throws(FunctionError) -> Reply {
         switch action {
         case .drift:
             let (result, _, _) = try DriftCheck.run(current: try currentWindow(request), options: try options(request), database: try database())
             try record(result, report: nil)
-            return .json(result)
+            var reply = Reply.json(result)
+            reply.metrics = Self.measurements(of: result)
+            return reply
         case .report:
             let database = try database()
             var (result, baseline, current) = try DriftCheck.run(current: try currentWindow(request), options: try options(request), database: database)

@@ -69,6 +69,15 @@ public enum FunctionRuntime {
     // MARK: Lambda Runtime API
 
     static func runtimeLoop(api: String, name: String, makeHandler: () throws -> FunctionHandler) -> Never {
+        // As the entrypoint of a container the binary is PID 1, and the kernel drops signals a
+        // PID 1 has no handler for: without this, stopping a container worker would not stop it.
+        // Unblocked too: a parent's thread may have had it blocked when it started us
+        // (Foundation's Process on a dispatch thread), and the mask is inherited.
+        signal(SIGTERM) { _ in _exit(0) }
+        var terminate = sigset_t()
+        sigemptyset(&terminate)
+        sigaddset(&terminate, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &terminate, nil)
         let base = "http://\(api)/2018-06-01/runtime"
         let client = HTTPClient()
         let handler: FunctionHandler
@@ -101,10 +110,16 @@ public enum FunctionRuntime {
             let started = monotonicSeconds()
             var failure: FunctionError?
             var answer = Data()
+            var route = "invalid event"
+            var status = 400
+            var measured: [EmbeddedMetric] = []
             do {
                 let event = try Event.parse(next.body)
+                route = EmbeddedMetrics.route(of: event)
                 let reply: Reply
                 do { reply = try handler.handle(event, context: context) } catch { reply = .error(error) }
+                status = reply.status
+                measured = reply.metrics
                 switch event {
                 case .http: answer = reply.apiGatewayResponse()
                 case .direct:
@@ -133,8 +148,13 @@ public enum FunctionRuntime {
             } catch {
                 Log.error("cannot post the answer", ["request_id": .string(requestId), "error": .string(error.message)])
             }
-            Log.info("invocation", ["request_id": .string(requestId), "ms": .number(((monotonicSeconds() - started) * 1e6).rounded() / 1e3),
-                                    "ok": .bool(failure == nil)])
+            let milliseconds = ((monotonicSeconds() - started) * 1e6).rounded() / 1e3
+            let fields: [String: JSONValue] = ["level": .string("info"), "msg": .string("invocation"), "request_id": .string(requestId),
+                                               "ms": .number(milliseconds), "ok": .bool(failure == nil)]
+            for document in EmbeddedMetrics.documents(function: name, route: route, status: status, milliseconds: milliseconds,
+                                                      metrics: measured, fields: fields) {
+                Log.line(document)
+            }
         }
     }
 

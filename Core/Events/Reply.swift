@@ -4,6 +4,8 @@ public struct Reply: Sendable {
     public var contentType: String
     public var headers: [String: String]
     public var body: Data
+    /// What the handler measured, written as Embedded Metric Format under the Runtime API.
+    public var metrics: [EmbeddedMetric] = []
 
     public init(status: Int = 200, contentType: String = "application/json", headers: [String: String] = [:], body: Data) {
         self.status = status

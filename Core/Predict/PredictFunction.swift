@@ -59,7 +59,11 @@ public final class PredictFunction: FunctionHandler {
         case .predict:
             let request = try JSON.decodeRequest(PredictRequest.self, from: body)
             if request.movieId != nil { return .json(try predictOne(request)) }
-            return .json(try recommend(request))
+            let list = try recommend(request)
+            var reply = Reply.json(list)
+            reply.metrics = [EmbeddedMetric("Recommendations", 1), EmbeddedMetric("RecommendedMovies", Double(list.recommendations.count)),
+                             EmbeddedMetric("ColdStartRecommendations", list.method.hasPrefix("popularity") ? 1 : 0)]
+            return reply
         case .batch:
             let request = try JSON.decodeRequest(BatchRequest.self, from: body)
             return .json(try batch(request, id: context.requestId))

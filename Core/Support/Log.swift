@@ -17,7 +17,12 @@ public enum Log {
         record["level"] = .string(level.rawValue)
         record["msg"] = .string(message)
         record["ts"] = .number((Date().timeIntervalSince1970 * 1000).rounded() / 1000)
-        var line = Data(JSON.encodeString(record).utf8)
+        line(.object(record))
+    }
+
+    /// One JSON document as one line (an Embedded Metric Format document is written as it is).
+    public static func line(_ document: JSONValue) {
+        var line = Data(JSON.encodeString(document).utf8)
         line.append(UInt8(ascii: "\n"))
         FunctionRuntime.writeAll(fd: 2, line)
     }
