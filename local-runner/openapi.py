@@ -134,7 +134,7 @@ SCHEMAS = {
                         ranking_users=t(INTEGER, minimum=0, maximum=100000, default=200))),
     "IdleStatus": strict(obj(["status"], "GET /training/status before the first run: no run fields.", status=t(STRING, const="idle"))),
     "TrainingAccepted": obj(["run_id", "status", "status_url"], run_id=t(STRING, "The invocation's request id; poll status with it"),
-                            status=t(STRING, const="accepted"), status_url=t(STRING)),
+                            status=t(STRING, const="queued"), status_url=t(STRING)),
     "Candidate": obj(["algorithm", "name", "folds", "rmse_mean", "rmse_std", "mae_mean", "mae_std"],
                      algorithm=t(STRING), name=t(STRING), variant=nullable(STRING),
                      folds=array(obj(["fold", "rmse", "mae"], fold=t(INTEGER), rmse=t(NUMBER), mae=t(NUMBER), impossible=t(INTEGER),
@@ -287,8 +287,12 @@ route("GET", "/stats", operation("ingest", "Totals", "Users, movies, ratings, av
       {"200": json_body(ref("Stats"))}))
 # train
 route("POST", "/training/", operation("training", "Start a training run",
-      "Invoked asynchronously: 202 at once with the run id; poll GET /training/status?run_id=. One run at a time.",
-      {"202": json_body(ref("TrainingAccepted"), "Accepted")}, body=ref("TrainRequest"), errors=("404", "429")))
+      "The run is recorded as queued and handed to the train function as an Event invocation (Lambda Invoke API): 202 at once "
+      "with the run id; poll GET /training/status?run_id=. One run at a time: while one is queued or running, 409 names it.",
+      {"202": json_body(ref("TrainingAccepted"), "Accepted"),
+       "409": json_body(ref("Error"), "A run is already queued or running (details.run_id, details.status, details.status_url)"),
+       "503": json_body(ref("Error"), "The database is down, or the Invoke API refused the hand-over (the run is marked failed)")},
+      body=ref("TrainRequest"), errors=("400", "404", "429")))
 route("GET", "/training/status", operation("training", "A run's stage, progress and decision",
       "The latest run without run_id; {\"status\": \"idle\"} before the first run.",
       {"200": json_body({"oneOf": [ref("TrainingRun"), ref("IdleStatus")]})}, [query("run_id", STRING, "The run id from POST /training/")],

@@ -16,6 +16,8 @@ public enum Migrations {
         /// transaction: the counter triggers update movie_stats and user_stats rows in hash
         /// order, so two such statements at once could lock each other's rows (deadlock).
         public static let ratingWrites: Int64 = 0x4D52_0004
+        /// Submitters of training runs, one at a time (see TrainingQueue).
+        public static let trainingQueue: Int64 = 0x4D52_0005
     }
 
     public static let all: [Migration] = [

@@ -1,12 +1,15 @@
 /// The train function: routes and direct actions onto the training pipeline and the registry.
 public final class TrainFunction: FunctionHandler {
     public enum Action: String, StrictAction {
-        case train, status, runs, models, evaluate
+        /// `submit` queues a run and answers 202 (`POST /training/`); `run` trains a queued run
+        /// (the Event invocation `submit` sends); `train` trains at once and answers when done
+        /// (the nightly pipeline, the command line).
+        case train, submit, run, status, runs, models, evaluate
 
         public var parameters: AcceptedKeys? {
             switch self {
-            case .train, .evaluate: nil
-            case .status: AcceptedKeys(["run_id"])
+            case .train, .submit, .evaluate: nil
+            case .status, .run: AcceptedKeys(["run_id"])
             case .runs: AcceptedKeys(["limit"])
             case .models: AcceptedKeys.none
             }
@@ -15,7 +18,7 @@ public final class TrainFunction: FunctionHandler {
 
     static let routes: Router<Action> = {
         var router = Router<Action>()
-        router.on("POST", "/training/", .train)
+        router.on("POST", "/training/", .submit)
         router.on("GET", "/training/status", .status)
         router.on("GET", "/training/runs", .runs)
         router.on("GET", "/models", .models)
@@ -40,12 +43,45 @@ public final class TrainFunction: FunctionHandler {
         case .evaluate:
             return .json(try EvaluateResult.run(try JSON.decodeRequest(EvaluateRequest.self, from: body)))
         case .train:
-            let request = try JSON.decodeRequest(TrainRequest.self, from: body)
-            let settings = try request.resolved()
-            let storage = try ArtifactStore.fromEnvironment()
+            let settings = try JSON.decodeRequest(TrainRequest.self, from: body).resolved()
             let recorded = (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .object([:])
-            return .json(try TrainingPipeline(database: try database(), store: storage, settings: settings, runID: context.requestId,
-                                              request: recorded).run())
+            return Self.finished(try TrainingPipeline(database: try database(), store: try ArtifactStore.fromEnvironment(), settings: settings,
+                                                      runID: context.requestId, request: recorded).run(), trigger: "direct")
+        case .submit:
+            // Checked in full before anything is queued: a bad request is a 400 now, not a failed run later.
+            _ = try JSON.decodeRequest(TrainRequest.self, from: body).resolved()
+            guard let function = environment("AWS_LAMBDA_FUNCTION_NAME") else {
+                throw FunctionError.dependencyDown("""
+                    POST /training/ hands the run to this function through the Lambda Invoke API, so it needs AWS_LAMBDA_FUNCTION_NAME \
+                    (set by Lambda and by the local runner); outside them, train at once with {"action": "train"}
+                    """)
+            }
+            let queue = TrainingQueue(database: try database())
+            let runID = context.requestId
+            try queue.enqueue(runID: runID, request: (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .object([:]))
+            do throws(FunctionError) {
+                let payload = Data(JSON.encodeString(QueuedRun(runId: runID)).utf8)
+                try LambdaClient.fromEnvironment().invokeAsynchronously(function, payload: payload)
+            } catch {
+                queue.fail(runID: runID, reason: "not started: \(error.message)")
+                throw error
+            }
+            var reply = Reply.json(Submitted(runId: runID), status: 202)
+            reply.metrics = [EmbeddedMetric("TrainingRuns", 1, dimensions: ["Trigger": "api"])]
+            return reply
+        case .run:
+            guard let runID = query["run_id"] else { throw FunctionError.invalidInput("run needs the run_id of a queued run") }
+            let queue = TrainingQueue(database: try database())
+            let recorded = try queue.queuedRequest(runID: runID)
+            let settings: TrainRequest.Resolved
+            do {
+                settings = try JSON.decodeRequest(TrainRequest.self, from: Data(JSON.encodeString(recorded).utf8)).resolved()
+            } catch {
+                queue.fail(runID: runID, reason: error.message)
+                throw error
+            }
+            return Self.finished(try TrainingPipeline(database: try database(), store: try ArtifactStore.fromEnvironment(), settings: settings,
+                                                      runID: runID, request: recorded).run(), trigger: nil)
         case .status:
             let registry = Registry(database: try database())
             guard let run = try registry.run(id: query["run_id"]) else {
@@ -63,6 +99,32 @@ public final class TrainFunction: FunctionHandler {
     }
 
     struct RunList: Codable { var runs: [TrainingRun] }
+
+    /// A finished run's answer, with the runner's `training_runs_total` (counted at the start:
+    /// a queued run was counted when it was submitted) and how long it trained.
+    static func finished(_ run: TrainingRun, trigger: String?) -> Reply {
+        var reply = Reply.json(run)
+        if let trigger { reply.metrics.append(EmbeddedMetric("TrainingRuns", 1, dimensions: ["Trigger": trigger])) }
+        reply.metrics.append(EmbeddedMetric("TrainingSeconds", run.durationSeconds ?? 0, unit: .seconds))
+        reply.metrics.append(EmbeddedMetric("ModelsPromoted", run.decision?["promoted"] == .bool(true) ? 1 : 0))
+        return reply
+    }
+
+    /// The Event a submitted run is handed over with.
+    struct QueuedRun: Codable {
+        var action = "run"
+        var runId: String
+        enum CodingKeys: String, CodingKey { case action, runId = "run_id" }
+    }
+
+    /// `POST /training/`'s 202.
+    struct Submitted: Codable {
+        var runId: String
+        var status = "queued"
+        var statusUrl: String
+        init(runId: String) { self.runId = runId; statusUrl = "/training/status?run_id=\(runId)" }
+        enum CodingKeys: String, CodingKey { case runId = "run_id", status, statusUrl = "status_url" }
+    }
 
     /// `GET /training/status` before any run: a status and no run fields.
     struct IdleStatus: Codable { var status = "idle" }

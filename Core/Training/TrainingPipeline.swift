@@ -47,22 +47,30 @@ public struct TrainingPipeline {
     /// Runs to the end and returns the finished run record.
     public func run() throws(FunctionError) -> TrainingRun {
         guard try database.tryAdvisoryLock(Migrations.LockKey.training) else {
-            let running = try database.execute("SELECT run_id FROM training_runs WHERE status IN ('queued', 'running') ORDER BY created_at DESC LIMIT 1").string(0, 0)
-            throw FunctionError.conflict("a training run is already in progress\(running.map { " (run \($0))" } ?? ""); one runs at a time",
-                                         details: running.map { ["run_id": .string($0)] } ?? [:])
+            let running = try database.execute("SELECT run_id FROM training_runs WHERE status = 'running' ORDER BY created_at DESC LIMIT 1").string(0, 0)
+            let message = "a training run is already in progress\(running.map { " (run \($0))" } ?? ""); one runs at a time"
+            // A queued run that finds another training is over: it must not wait in the queue.
+            TrainingQueue(database: database).fail(runID: runID, reason: message)
+            throw FunctionError.conflict(message, details: running.map { ["run_id": .string($0)] } ?? [:])
         }
         defer { _ = try? database.advisoryUnlock(Migrations.LockKey.training) }
-        // Holding the lock: any run still marked running belongs to a process that died.
+        // Holding the lock: any other run still marked running belongs to a process that died,
+        // and a queued one older than the Event's age limit was lost.
         try database.execute("""
             UPDATE training_runs SET status = 'failed', finished_at = now(),
                    error = 'abandoned: the training process ended before finishing; the champion was not changed'
-            WHERE status IN ('queued', 'running')
-            """)
-        let exists = try database.execute("SELECT 1 FROM training_runs WHERE run_id = $1", [runID]).count > 0
-        guard !exists else { throw FunctionError.conflict("run \(runID) already exists") }
-        try database.execute("""
-            INSERT INTO training_runs (run_id, status, stage, parameters, started_at) VALUES ($1, 'running', 'loading ratings', $2::jsonb, now())
-            """, [runID, request])
+            WHERE run_id <> $1 AND (status = 'running' OR (status = 'queued' AND created_at < now() - interval '\(TrainingQueue.queuedLifetime)'))
+            """, [runID])
+        switch try database.execute("SELECT status FROM training_runs WHERE run_id = $1", [runID]).string(0, 0) {
+        case nil:
+            try database.execute("""
+                INSERT INTO training_runs (run_id, status, stage, parameters, started_at) VALUES ($1, 'running', 'loading ratings', $2::jsonb, now())
+                """, [runID, request])
+        case "queued":
+            try database.execute("UPDATE training_runs SET status = 'running', stage = 'loading ratings', started_at = now() WHERE run_id = $1", [runID])
+        default:
+            throw FunctionError.conflict("run \(runID) already exists")
+        }
         let started = monotonicSeconds()
         do {
             try execute(started: started)

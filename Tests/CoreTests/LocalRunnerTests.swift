@@ -149,6 +149,34 @@ import Testing
         #expect(status?["parameters"]?["models"]?.array?.count == 1)
     }
 
+    /// The deployed stack's path: the train function queues the run and invokes itself with
+    /// InvocationType Event through the runner's Invoke API; a second start is refused at once.
+    @Test func aSecondTrainingRequestIsRefusedAtOnce() throws {
+        let runner = try Runner(environment: try environment(train: false), extra: ["--no-bootstrap"])
+        let body = #"{"models": ["svd", "normal"], "ranking_users": 0}"#
+        let first = try runner.send("POST", "/training/", body: body)
+        #expect(first.status == 202)
+        let runID = try #require(runner.json(first)?["run_id"]?.stringValue)
+        #expect(runner.json(first)?["status"]?.stringValue == "queued")
+        let started = Date()
+        let second = try runner.send("POST", "/training/", body: body)
+        #expect(second.status == 409)
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(runner.json(second)?["error"]?["details"]?["run_id"]?.stringValue == runID)
+        #expect(runner.json(second)?["error"]?["message"]?.stringValue?.contains(runID) == true)
+        var status: JSONValue?
+        for _ in 0..<600 {
+            status = runner.json(try runner.send("GET", "/training/status?run_id=\(runID)"))
+            if ["succeeded", "failed"].contains(status?["status"]?.stringValue) { break }
+            usleep(100_000)
+        }
+        #expect(status?["status"]?.stringValue == "succeeded")
+        // Once it is done, the next start is accepted.
+        #expect(try runner.send("POST", "/training/", body: #"{"models": ["normal"], "ranking_users": 0}"#).status == 202)
+        let metrics = String(decoding: try runner.send("GET", "/metrics").body, as: UTF8.self)
+        #expect(metrics.contains(#"training_runs_total{trigger="api"} 2"#))
+    }
+
     @Test func theInvokeAPIAnswersAsLambdaDoes() throws {
         let runner = try Runner(environment: try environment(train: false), extra: ["--no-bootstrap"])
         let ok = try runner.send("POST", "/2015-03-31/functions/ingest/invocations", body: #"{"action": "stats"}"#)

@@ -15,7 +15,7 @@ import Testing
         case "import": ImportRequest.accepted
         case "rate": Ratings.RateRequest.accepted
         case "synthesize": SynthesizeRequest.accepted
-        case "train": TrainRequest.accepted
+        case "train", "submit": TrainRequest.accepted
         case "evaluate": EvaluateRequest.accepted
         default: nil
         }

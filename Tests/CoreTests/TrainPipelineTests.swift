@@ -148,11 +148,14 @@ import Testing
         #expect(idle.json?["statusCode"]?.int == 200, "\(idle.stderr)")
         let idleBody = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(idle.json?["body"]?.stringValue).utf8))
         #expect(idleBody == .object(["status": .string("idle")]))
-        let started = try FunctionProcess.run("train", event: apiGatewayEvent("POST", "/training/", body: #"{"models": ["svd", "normal"], "ranking_users": 20}"#), environment: world.environment)
-        #expect(started.json?["statusCode"]?.int == 200, "\(started.stderr)")
-        let body = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(started.json?["body"]?.stringValue).utf8))
-        #expect(body["status"]?.stringValue == "succeeded")
-        let runID = try #require(body["run_id"]?.stringValue)
+        // POST /training/ hands the run to the function itself through the Invoke API: outside
+        // Lambda and the runner there is none, and it says so without queueing anything.
+        let outside = try FunctionProcess.run("train", event: apiGatewayEvent("POST", "/training/", body: #"{"models": ["normal"]}"#), environment: world.environment)
+        #expect(outside.json?["statusCode"]?.int == 503, "\(outside.stderr)")
+        #expect(outside.json?["body"]?.stringValue?.contains("AWS_LAMBDA_FUNCTION_NAME") == true)
+        let trained = try FunctionProcess.run("train", event: #"{"action": "train", "models": ["svd", "normal"], "ranking_users": 20}"#, environment: world.environment)
+        #expect(trained.json?["status"]?.stringValue == "succeeded", "\(trained.stderr)")
+        let runID = try #require(trained.json?["run_id"]?.stringValue)
 
         let status = try FunctionProcess.run("train", event: apiGatewayEvent("GET", "/training/status", query: ["run_id": runID]), environment: world.environment)
         #expect(status.json?["statusCode"]?.int == 200)
@@ -168,6 +171,16 @@ import Testing
         #expect(missing.json?["statusCode"]?.int == 404)
         let bad = try FunctionProcess.run("train", event: apiGatewayEvent("POST", "/training/", body: #"{"folds": 0}"#), environment: world.environment)
         #expect(bad.json?["statusCode"]?.int == 400)
+        // An Invoke API that cannot be reached: 503, and the run it queued is failed with the
+        // reason, so it blocks no later run.
+        var unreachable = world.environment
+        unreachable["AWS_LAMBDA_FUNCTION_NAME"] = "TrainFunction"
+        unreachable["AWS_ENDPOINT_URL_LAMBDA"] = "http://127.0.0.1:9"
+        let lost = try FunctionProcess.run("train", event: apiGatewayEvent("POST", "/training/", body: #"{"models": ["normal"]}"#), environment: unreachable)
+        #expect(lost.json?["statusCode"]?.int == 503, "\(lost.stderr)")
+        let failed = try FunctionProcess.run("train", event: #"{"action": "runs", "limit": 1}"#, environment: world.environment)
+        #expect(failed.json?["runs"]?.array?.first?["status"]?.stringValue == "failed")
+        #expect(failed.json?["runs"]?.array?.first?["error"]?.stringValue?.hasPrefix("not started") == true)
         var noBucket = world.environment
         noBucket["ARTIFACT_BUCKET"] = ""
         let unconfigured = try FunctionProcess.run("train", event: #"{"action": "train"}"#, environment: noBucket)

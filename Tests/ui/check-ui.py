@@ -168,7 +168,7 @@ def training():
     # Interaction: start a forced run and follow it to the end.
     driver.find_element(By.ID, "train-force").click()
     driver.find_element(By.CSS_SELECTOR, "#train-form button[type=submit]").click()
-    until("the run to be accepted", lambda: "accepted" in text("#train-live") or driver.find_elements(By.CSS_SELECTOR, "#train-live progress"))
+    until("the run to be queued", lambda: "queued" in text("#train-live") or driver.find_elements(By.CSS_SELECTOR, "#train-live progress"))
     until("live progress", lambda: driver.find_elements(By.CSS_SELECTOR, "#train-live progress"), timeout=60)
     shot("3-training-running")
     until("the run to finish", lambda: "succeeded" in text("#train-live") or "failed" in text("#train-live"), timeout=600)

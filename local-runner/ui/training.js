@@ -27,18 +27,17 @@ async function startRun() {
   button.disabled = true;
   try {
     const accepted = await api('/training/', { method: 'POST', body: { force } });
-    $('train-live').replaceChildren(h('p', {}, `Run ${accepted.run_id} accepted${force ? ' (force)' : ''}; waiting for it to start…`));
-    follow(accepted.run_id, Date.now());
+    $('train-live').replaceChildren(h('p', {}, `Run ${accepted.run_id} queued${force ? ' (force)' : ''}; waiting for it to start…`));
+    follow(accepted.run_id);
   } catch (error) {
     $('train-live').replaceChildren(errorBox(error));
     button.disabled = false;
   }
 }
 
-// Polls the run's status once a second until it ends. The 202 comes before the train function
-// has written the run's row, so "not found" at first only means "not started yet"; if it never
-// appears, another run probably held the lock (one runs at a time).
-async function follow(runId, since) {
+// Polls the run's status once a second until it ends. The run's row is written (queued) before
+// the 202, and a second start while it is active gets 409 naming it, so any error here is real.
+async function follow(runId) {
   const button = $('train-form').querySelector('button');
   try {
     const run = await api('/training/status', { query: { run_id: runId } });
@@ -50,17 +49,9 @@ async function follow(runId, since) {
       return;
     }
   } catch (error) {
-    if (error.status !== 404) {
-      $('train-live').replaceChildren(errorBox(error));
-    } else if (Date.now() - since > 30_000) {
-      $('train-live').replaceChildren(h('p', { class: 'error', role: 'alert' },
-        `Run ${runId} has not started after 30 s: another run is probably in progress (one runs at a time); see the runs below.`));
-      button.disabled = false;
-      loadHistory();
-      return;
-    }
+    $('train-live').replaceChildren(errorBox(error));
   }
-  polling = setTimeout(() => follow(runId, since), 1000);
+  polling = setTimeout(() => follow(runId), 1000);
 }
 
 function liveRun(run) {
@@ -92,7 +83,7 @@ async function loadHistory() {
   $('train-models').replaceChildren(modelTable(models));
   // A run started elsewhere (the schedule, curl) is followed too.
   const active = runs.runs.find((run) => run.status === 'running' || run.status === 'queued');
-  if (active && !polling) follow(active.run_id, Date.now());
+  if (active && !polling) follow(active.run_id);
 }
 
 // RMSE and MAE (cross-validated mean) of every candidate, oldest run first.

@@ -5,7 +5,7 @@ import Foundation
 final class Gateway: @unchecked Sendable {
     let template: Template
     let pools: [String: WorkerPool]
-    let cold: [String: ColdInvoker]?
+    var cold: [String: ColdInvoker]?
     let metrics: Metrics
     var scheduler: Scheduler?
     /// Extra checks for `/health` (storage), by dependency name.
@@ -157,17 +157,6 @@ final class Gateway: @unchecked Sendable {
         }
         let requestId = UUID().uuidString.lowercased()
         let event = Self.apiGatewayEvent(request, route: route, requestId: requestId, pathParameters: parameters)
-        if route.async {
-            // As an Event invocation: accepted at once, run in the background; the request id is the run id.
-            guard startBackground() else { return (.json(429, ["message": "Too Many Requests"]), route.path) }
-            background.async { [self] in
-                _ = invoke(function, event, id: requestId, queueTimeout: function.timeout)
-                observeTrainingEnded(function)
-                endBackground()
-            }
-            if function.executable == "train" { metrics.increment("training_runs_total", ["api"]) }
-            return (.json(202, ["run_id": requestId, "status": "accepted", "status_url": "/training/status?run_id=\(requestId)"]), route.path)
-        }
         let outcome = invoke(function, event, id: requestId)
         let response = Self.httpResponse(outcome)
         observe(route: route, response: response)
@@ -183,6 +172,8 @@ final class Gateway: @unchecked Sendable {
     // MARK: what the metrics learn from answers passing through
 
     func observe(route: Template.Route, response: HTTPServer.Response) {
+        // A run accepted here trains in the Event invocation the train function sends itself.
+        if route.key == "POST /training/" && response.status == 202 { metrics.increment("training_runs_total", ["api"]) }
         guard response.status == 200 else { return }
         switch route.key {
         case "POST /predict/": metrics.increment("recommendations_total")

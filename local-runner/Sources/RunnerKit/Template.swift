@@ -19,7 +19,6 @@ struct Template {
     struct Route: Hashable {
         var method: String
         var path: String
-        var async: Bool
         var key: String { "\(method) \(path)" }
     }
 
@@ -69,7 +68,6 @@ struct Template {
             guard let executable = resource["Metadata"]?["DockerBuildArgs"]?["FUNCTION"]?.string else {
                 throw RunnerError("\(name) has no Metadata.DockerBuildArgs.FUNCTION: the runner cannot tell which executable it is")
             }
-            let asyncRoutes = Set((resource["Metadata"]?["Gateway"]?["AsyncRoutes"]?.array() ?? []).compactMap(\.string))
             var environment: [String: String] = [:]
             for source in [globals?["Environment"]?["Variables"], properties?["Environment"]?["Variables"]] {
                 for (k, v) in source?.mapping ?? [:] {
@@ -83,7 +81,7 @@ struct Template {
                 switch event["Type"]?.string {
                 case "HttpApi":
                     guard let method = eventProperties?["Method"]?.string, let path = eventProperties?["Path"]?.string else { continue }
-                    routes.append(Route(method: method.uppercased(), path: path, async: asyncRoutes.contains("\(method.uppercased()) \(path)")))
+                    routes.append(Route(method: method.uppercased(), path: path))
                 case "Schedule":
                     guard let expression = eventProperties?["Schedule"]?.string else { continue }
                     schedules.append(Schedule(name: eventProperties?["Name"]?.string ?? eventName.string ?? name, expression: expression,
