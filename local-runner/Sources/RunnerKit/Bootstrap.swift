@@ -7,15 +7,27 @@ struct Bootstrap {
     let gateway: Gateway
     let options: Options
     let dataDirectory: URL
+    /// Container workers read no local directory: the demo dataset goes through this bucket.
+    var demoBucket: String? = nil
 
     func run() throws {
         var ratings = try count()
         if ratings == 0 {
-            if let dataset = options.dataset {
+            if let dataset = options.dataset, demoBucket != nil, !dataset.hasPrefix("s3://") {
+                throw RunnerError("--containers: container workers read no local directory; put the dataset in S3 and import it (POST /ingest {\"source\": \"s3://...\"})")
+            } else if let dataset = options.dataset, dataset.hasPrefix("s3://") {
+                LocalRunner.say("empty database: importing \(dataset)")
+                _ = try call("ingest", ["action": "import", "source": dataset])
+            } else if let dataset = options.dataset {
                 let source = URL(fileURLWithPath: dataset).standardizedFileURL.path
                 LocalRunner.say("empty database: importing \(source)")
                 let result = try call("ingest", ["action": "import", "source": source])
                 LocalRunner.say("imported \(result["ratings"] ?? result["rows"] ?? "the dataset")")
+            } else if options.demoRatings > 0, let demoBucket {
+                let prefix = "s3://\(demoBucket)/datasets/demo-\(options.demoRatings)-\(UUID().uuidString.prefix(8).lowercased())/"
+                LocalRunner.say("empty database: synthesizing a \(options.demoRatings)-rating demo dataset into \(prefix)")
+                _ = try call("ingest", ["action": "synthesize", "output": prefix, "ratings": options.demoRatings, "seed": 1])
+                _ = try call("ingest", ["action": "import", "source": prefix, "dataset": "synthetic-demo"])
             } else if options.demoRatings > 0 {
                 let folder = dataDirectory.appendingPathComponent("demo-dataset-\(options.demoRatings)")
                 let complete = folder.appendingPathComponent(".complete")

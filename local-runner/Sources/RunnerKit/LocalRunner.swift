@@ -31,7 +31,17 @@ public enum LocalRunner {
         }
         let template = try Template.load(options.template)
         let functionsDirectory = options.functions ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
-        for function in template.functions where !FileManager.default.isExecutableFile(atPath: functionsDirectory + "/" + function.executable) {
+        let containers = try options.containerImage.map { try ContainerWorkers(engine: options.containerEngine, imagePattern: $0) }
+        if let containers {
+            guard options.cold == false else { throw RunnerError("--containers keeps workers warm; it does not go with --cold") }
+            guard !(ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "").isEmpty else {
+                throw RunnerError("--containers needs DATABASE_URL: the embedded PostgreSQL listens on a private socket no container can reach; point it at a PostgreSQL the containers reach over TCP")
+            }
+            for function in template.functions where !containers.hasImage(of: function) {
+                throw RunnerError("\(function.logicalID): no image \(containers.image(of: function)); build it with podman build -f template/Dockerfile --build-arg FUNCTION=\(function.executable) (see README)")
+            }
+        }
+        for function in template.functions where containers == nil && !FileManager.default.isExecutableFile(atPath: functionsDirectory + "/" + function.executable) {
             throw RunnerError("\(function.logicalID): no executable \(functionsDirectory)/\(function.executable); build with `swift build -c release` or pass --functions")
         }
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
@@ -66,6 +76,11 @@ public enum LocalRunner {
         // What requests may name on this machine's disk, fixed here and never per request.
         let roots = [dataDirectory.path] + ([options.dataset].compactMap { $0 } + options.fileRoots).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         environment["MOVIEREC_FILE_ROOTS"] = roots.joined(separator: ":")
+        if containers != nil {
+            // As deployed: the functions see their image and /tmp, and name no local directory.
+            environment["MOVIEREC_FILE_ROOTS"] = ""
+            environment["MODEL_CACHE_DIR"] = "/tmp/models"
+        }
 
         let metrics = Metrics()
         var pools: [String: WorkerPool] = [:]
@@ -74,9 +89,11 @@ public enum LocalRunner {
             let executable = functionsDirectory + "/" + function.executable
             // The runner's settings win over the template's literals (MODEL_CACHE_DIR: /tmp/models is for Lambda).
             let env = environment.merging(function.environment) { runner, _ in runner }
-            let pool = WorkerPool(function: function, executable: executable, environment: env, metrics: metrics)
+            let pool = WorkerPool(function: function, executable: executable, environment: env, metrics: metrics, containers: containers)
             pools[function.logicalID] = pool
-            cold[function.logicalID] = ColdInvoker(executable: executable, environment: env)
+            var coldEnvironment = env
+            coldEnvironment["AWS_LAMBDA_FUNCTION_NAME"] = function.logicalID
+            cold[function.logicalID] = ColdInvoker(executable: executable, environment: coldEnvironment)
             metrics.collectors.append { [pool] in
                 let stats = pool.stats
                 metrics.set("function_warm_workers", [function.executable], Double(stats["workers"] ?? 0))
@@ -94,7 +111,22 @@ public enum LocalRunner {
         }
         shutdown.gateway = gateway
 
-        if options.bootstrap { try Bootstrap(gateway: gateway, options: options, dataDirectory: dataDirectory).run() }
+        // The gateway's address is known before the first worker starts: functions reach the
+        // Lambda Invoke API there (AWS_ENDPOINT_URL_LAMBDA, as the AWS SDKs read it), and the
+        // train function hands each run started over HTTP to itself through it. It answers
+        // once the bootstrap below is done.
+        let server = HTTPServer(host: options.host, port: options.port, maximumBody: 6 * 1024 * 1024) { gateway.handle($0) }
+        let port = try server.bind()
+        shutdown.server = server
+        let base = "http://\(options.host):\(port)"
+        let invokeEndpoint = "http://\(options.host == "0.0.0.0" ? "127.0.0.1" : options.host):\(port)"
+        for pool in pools.values { pool.environment["AWS_ENDPOINT_URL_LAMBDA"] = invokeEndpoint }
+        for name in cold.keys { cold[name]?.environment["AWS_ENDPOINT_URL_LAMBDA"] = invokeEndpoint }
+        gateway.cold = options.cold ? cold : nil
+
+        if options.bootstrap {
+            try Bootstrap(gateway: gateway, options: options, dataDirectory: dataDirectory, demoBucket: containers == nil ? nil : bucket).run()
+        }
 
         let scheduler = try Scheduler(jobs: template.jobs, historyFile: dataDirectory.appendingPathComponent("schedules/runs.jsonl")) { [gateway] functionID, payload in
             guard let function = template.function(named: functionID) else { return .crashed("no function \(functionID)") }
@@ -109,10 +141,7 @@ public enum LocalRunner {
         shutdown.scheduler = scheduler
         shutdown.pools = Array(pools.values)
 
-        let server = HTTPServer(host: options.host, port: options.port, maximumBody: 6 * 1024 * 1024) { gateway.handle($0) }
-        let port = try server.start()
-        shutdown.server = server
-        let base = "http://\(options.host):\(port)"
+        server.serve()
         try? Endpoints(gateway: base, s3: s3Endpoint).save(in: dataDirectory)
         print("gateway \(base)")
         print("s3      \(s3Endpoint)")

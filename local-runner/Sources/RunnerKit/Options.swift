@@ -6,7 +6,7 @@ struct Options {
         usage: local-runner [--host 127.0.0.1] [--port 8080] [--s3-port 9000] [--data-dir .local-runner]
                             [--dataset DIR] [--demo-ratings N] [--cold] [--template template/template.yaml]
                             [--functions DIR] [--idle-timeout SECONDS] [--no-scheduler] [--no-bootstrap]
-                            [--file-root DIR ...]
+                            [--file-root DIR ...] [--containers IMAGE [--container-engine COMMAND]]
                local-runner credentials [--data-dir .local-runner]
 
           --host            address the gateway and S3 bind to (default 127.0.0.1: this machine only)
@@ -24,6 +24,10 @@ struct Options {
           --no-bootstrap    serve the database as it is: no import, first training or baseline at start
           --file-root       another local directory requests may import from or synthesize into (repeatable);
                             --data-dir and --dataset are always allowed, other local paths never (s3:// always)
+          --containers      run every warm worker as a container of its function's image, e.g.
+                            localhost/movierec/{function}:latest ({function}: ingest, train, predict, drift);
+                            needs DATABASE_URL over TCP, and the functions read only s3:// as deployed
+          --container-engine  the engine's command (default podman; e.g. "podman --runtime runc")
 
         Without DATABASE_URL the runner starts a private PostgreSQL under --data-dir; with it, that
         database is used as it is. The S3 endpoint is always the runner's own.
@@ -42,6 +46,8 @@ struct Options {
     var scheduler = true
     var bootstrap = true
     var fileRoots: [String] = []
+    var containerImage: String?
+    var containerEngine = "podman"
     /// `credentials`: print the S3 credentials and leave.
     var printCredentials = false
 
@@ -83,6 +89,8 @@ struct Options {
             case "--no-scheduler": options.scheduler = false
             case "--no-bootstrap": options.bootstrap = false
             case "--file-root": options.fileRoots.append(try value("--file-root"))
+            case "--containers": options.containerImage = try value("--containers")
+            case "--container-engine": options.containerEngine = try value("--container-engine")
             case "--help", "-h":
                 print(usage)
                 exit(0)

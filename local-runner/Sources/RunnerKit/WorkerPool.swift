@@ -70,14 +70,19 @@ final class WorkerPool: @unchecked Sendable {
         var served = false
         var exited = false
         var initError: Data?
+        /// A container worker's name, and the file its engine writes the container's pid to.
+        var container: (name: String, pidFile: String)?
         init(number: Int) { self.number = number }
     }
 
     let function: Template.Function
     let executable: String
-    let environment: [String: String]
+    /// Read by each launch; changed only before the first (the runner adds its gateway's address).
+    var environment: [String: String]
     let queueTimeout: Double
     let metrics: Metrics?
+    /// Set for `--containers`: workers are containers of the function's image.
+    let containers: ContainerWorkers?
     private let mutex = Mutex()
     /// Workers waiting in `invocation/next` sleep here until the queue has work.
     private let workAvailable = ConditionVariable()
@@ -88,12 +93,14 @@ final class WorkerPool: @unchecked Sendable {
     private(set) var invocations = 0
     private(set) var coldStarts = 0
 
-    init(function: Template.Function, executable: String, environment: [String: String], queueTimeout: Double = 2, metrics: Metrics? = nil) {
+    init(function: Template.Function, executable: String, environment: [String: String], queueTimeout: Double = 2, metrics: Metrics? = nil,
+         containers: ContainerWorkers? = nil) {
         self.function = function
         self.executable = executable
         self.environment = environment
         self.queueTimeout = queueTimeout
         self.metrics = metrics
+        self.containers = containers
     }
 
     var stats: [String: Int] {
@@ -149,7 +156,7 @@ final class WorkerPool: @unchecked Sendable {
                 // Lambda ends the execution environment at the timeout; so does the runner.
                 if let worker = workers.first(where: { $0.current === invocation }) {
                     worker.current = nil
-                    worker.process?.terminate()
+                    end(worker)
                 }
                 return .timedOut
             }
@@ -166,7 +173,15 @@ final class WorkerPool: @unchecked Sendable {
         workers.removeAll()
         workAvailable.broadcast()
         mutex.unlock()
-        for worker in all { worker.process?.terminate(); worker.server?.stop() }
+        for worker in all { end(worker, wait: true); worker.server?.stop() }
+    }
+
+    /// Stops a worker's process, or its container (killing the engine's client would leave the
+    /// container running). `wait`: until the container is gone (the runner is stopping).
+    private func end(_ worker: Worker, wait: Bool = false) {
+        worker.process?.terminate()
+        guard let containers, let name = worker.container?.name else { return }
+        if wait { containers.kill(name) } else { Thread { containers.kill(name) }.start() }
     }
 
     // MARK: workers
@@ -195,11 +210,20 @@ final class WorkerPool: @unchecked Sendable {
             let port = try server.start()
             worker.server = server
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
             var env = environment
             env["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:\(port)"
             env["AWS_LAMBDA_FUNCTION_NAME"] = function.logicalID
             env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = String(function.memoryMB)
+            if let containers {
+                let name = "movierec-\(function.executable)-\(getpid())-\(worker.number)"
+                let pidFile = NSTemporaryDirectory() + "/\(name).pid"
+                try? FileManager.default.removeItem(atPath: pidFile)
+                mutex.lock(); worker.container = (name, pidFile); mutex.unlock()
+                process.executableURL = URL(fileURLWithPath: containers.engine[0])
+                process.arguments = containers.runArguments(function, name: name, pidFile: pidFile, environment: env)
+            } else {
+                process.executableURL = URL(fileURLWithPath: executable)
+            }
             process.environment = env
             process.standardOutput = FileHandle.standardError
             process.standardError = FileHandle.standardError
@@ -217,11 +241,13 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// The worker's process id, waiting briefly for it: a fast worker connects before run()
-    /// has returned to us.
+    /// has returned to us. For a container, its entrypoint's pid (on this host), from the file
+    /// the engine writes before it starts the process.
     private func processID(of worker: Worker) -> pid_t? {
         for _ in 0..<200 {
             mutex.lock()
-            let pid = worker.process?.processIdentifier
+            let pid = worker.container.map { pid_t((try? String(contentsOfFile: $0.pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0 }
+                ?? worker.process?.processIdentifier
             let exited = worker.exited
             mutex.unlock()
             if let pid, pid > 0 { return pid }
@@ -249,6 +275,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func workerExited(_ worker: Worker, status: Int32) {
+        if let pidFile = worker.container?.pidFile { try? FileManager.default.removeItem(atPath: pidFile) }
         mutex.lock()
         worker.exited = true
         if let pid = worker.process?.processIdentifier { WorkerRegistry.remove(pid) }
@@ -289,7 +316,7 @@ final class WorkerPool: @unchecked Sendable {
         workers.removeAll { worker in idle.contains { $0 === worker } }
         workAvailable.broadcast()
         mutex.unlock()
-        for worker in idle { worker.process?.terminate() }
+        for worker in idle { end(worker) }
     }
 
     // MARK: the Runtime API, per worker
@@ -356,7 +383,7 @@ final class WorkerPool: @unchecked Sendable {
 /// `--cold`: one process per invocation over stdin/stdout, for debugging.
 struct ColdInvoker {
     let executable: String
-    let environment: [String: String]
+    var environment: [String: String]
 
     func invoke(_ event: Data, timeout: Double) -> Invocation.Outcome {
         let process = Process()
