@@ -153,7 +153,8 @@ import Testing
     /// InvocationType Event through the runner's Invoke API; a second start is refused at once.
     @Test func aSecondTrainingRequestIsRefusedAtOnce() throws {
         let runner = try Runner(environment: try environment(train: false), extra: ["--no-bootstrap"])
-        let body = #"{"models": ["svd", "normal"], "ranking_users": 0}"#
+        // Long enough (5 folds of 100 epochs) that the run is still queued or running when the second request comes.
+        let body = #"{"models": ["svd", "normal"], "folds": 5, "svd": {"epochs": 100}, "ranking_users": 0}"#
         let first = try runner.send("POST", "/training/", body: body)
         #expect(first.status == 202)
         let runID = try #require(runner.json(first)?["run_id"]?.stringValue)

@@ -17,8 +17,10 @@ podman_ready() {
 }
 
 # The equivalent of debian:bookworm-slim: debootstrap's minbase, without what slim leaves out
-# (documentation, manuals, locales, apt's caches), and dpkg told to keep leaving them out.
-RUNTIME_RECIPE='debootstrap --variant=minbase bookworm http://deb.debian.org/debian; slim excludes v1'
+# (documentation, manuals, locales, apt's caches), dpkg told to keep leaving them out, and apt
+# told to delete the packages it downloads, as the official image's docker-clean does (without
+# it every image keeps its .deb files: 82 MB in ours).
+RUNTIME_RECIPE='debootstrap --variant=minbase bookworm http://deb.debian.org/debian; slim excludes v1; docker-clean v1'
 # The build image: that root filesystem with what the Swift toolchain needs to run and link;
 # the toolchain itself (/opt/swift) is mounted during the build.
 SWIFT_CONTAINERFILE='ARG BASE
@@ -44,6 +46,10 @@ podman_base_images() {
             printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' 'path-exclude /usr/share/man/*' \
                 'path-exclude /usr/share/info/*' 'path-exclude /usr/share/locale/*' > "$rootfs/etc/dpkg/dpkg.cfg.d/slim"
             printf 'APT::Install-Recommends "false";\n' > "$rootfs/etc/apt/apt.conf.d/slim"
+            printf '%s\n' 'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };' \
+                'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };' \
+                'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";' > "$rootfs/etc/apt/apt.conf.d/docker-clean"
+            printf 'Acquire::Languages "none";\n' > "$rootfs/etc/apt/apt.conf.d/docker-no-languages"
             touch "$rootfs/.complete"
         fi
         tar -C "$rootfs" --exclude=./.complete -c . | "${PODMAN[@]}" import - "$RUNTIME_IMAGE" >/dev/null
