@@ -40,6 +40,11 @@ def warm(binary, users, count):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}")
     process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Read as it comes: a log line per invocation (an EMF document) fills a pipe's 64 KiB in
+    # about a hundred invocations, and a function blocked on its log answers nothing.
+    log_lines = []
+    reader = threading.Thread(target=lambda: log_lines.extend(process.stderr), daemon=True)
+    reader.start()
     rng = random.Random(1)
     round_trips = []
     for index in range(count):
@@ -51,8 +56,9 @@ def warm(binary, users, count):
             sys.exit(f"invocation failed: {body[:300]}")
     rss = int([l for l in open(f"/proc/{process.pid}/status") if l.startswith("VmHWM")][0].split()[1]) / 1024
     process.terminate()
-    logs = process.communicate(timeout=10)[1]
-    times = [json.loads(l)["ms"] for l in logs.splitlines() if l.startswith("{") and '"invocation"' in l]
+    process.wait(timeout=10)
+    reader.join(timeout=10)
+    times = [json.loads(l)["ms"] for l in log_lines if l.startswith("{") and '"invocation"' in l]
     times = times[5:]  # the first requests map the model and warm the caches
     print(json.dumps({"function_ms_p50": statistics.median(times), "function_ms_p90": statistics.quantiles(times, n=10)[-1],
                       "round_trip_ms_p50": statistics.median(round_trips[5:]), "invocations": len(times), "peak_rss_mb": rss}))
