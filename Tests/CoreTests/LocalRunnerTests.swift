@@ -147,6 +147,15 @@ import Testing
         }
         #expect(status?["status"]?.stringValue == "succeeded")
         #expect(status?["parameters"]?["models"]?.array?.count == 1)
+        // /health shows the new champion without asking the train function: the runner's view
+        // is refreshed when the run's invocation ends.
+        var champion: JSONValue?
+        for _ in 0..<50 {
+            champion = runner.json(try runner.send("GET", "/health"))?["champion"]
+            if champion?["version"]?.int != nil { break }
+            usleep(100_000)
+        }
+        #expect(champion?["version"]?.int == 1)
     }
 
     /// The deployed stack's path: the train function queues the run and invokes itself with

@@ -195,6 +195,9 @@ final class Gateway: @unchecked Sendable {
 
     func observeModels(_ body: Data) {
         guard let list = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else { return }
+        championLock.lock()
+        championView = (list["champion"] ?? NSNull(), Date())
+        championLock.unlock()
         guard let champion = list["champion"] as? [String: Any], let version = champion["version"] as? Int else {
             metrics.set("champion_model_version", [], 0)
             return
@@ -207,6 +210,31 @@ final class Gateway: @unchecked Sendable {
     func observeTrainingEnded(_ function: Template.Function) {
         guard function.executable == "train" else { return }
         refreshChampion()
+    }
+
+    /// The champion as the registry last answered, and when. `/health` shows it rather than
+    /// invoking the train function each time: while a run trains on every core, that call waits
+    /// for CPU, and a health check must stay quick. It is refreshed after every training run,
+    /// on every `GET /models`, at start, and in the background once it is a minute old (the
+    /// registry can also change outside the runner, by a train function run directly).
+    private var championView: (champion: Any, observedAt: Date)?
+    private var championRefreshing = false
+    private let championLock = NSLock()
+
+    /// The champion for `/health`, starting a background refresh when the view is stale.
+    func cachedChampion(maxAge: TimeInterval = 60) -> Any {
+        championLock.lock()
+        let view = championView
+        let refresh = !championRefreshing && (view.map { Date().timeIntervalSince($0.observedAt) > maxAge } ?? true)
+        if refresh { championRefreshing = true }
+        championLock.unlock()
+        if refresh {
+            background.async { [self] in
+                refreshChampion()
+                championLock.lock(); championRefreshing = false; championLock.unlock()
+            }
+        }
+        return view?.champion ?? NSNull()
     }
 
     func refreshChampion() {
@@ -492,12 +520,7 @@ final class Gateway: @unchecked Sendable {
             document[name] = status
             healthy = healthy && status == "ok"
         }
-        if let train = template.function(named: "train"),
-           case .response(let data) = invoke(train, Data(#"{"action":"models"}"#.utf8), id: UUID().uuidString.lowercased()) {
-            observeModels(data)
-            let champion = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["champion"]
-            document["champion"] = champion ?? NSNull()
-        }
+        if template.function(named: "train") != nil { document["champion"] = cachedChampion() }
         document["status"] = healthy ? "ok" : "degraded"
         return .json(healthy ? 200 : 503, document)
     }

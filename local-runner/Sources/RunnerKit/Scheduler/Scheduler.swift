@@ -190,16 +190,16 @@ final class Scheduler: @unchecked Sendable {
                 }
             }
         }
+        // The history line is written under the same lock that publishes the end, so whoever
+        // sees the run finished also finds it in the history file.
         var finished: ScheduleRun?
         update(runID) { run in
             run.status = failed ? "failed" : "succeeded"
             run.finishedAt = Date()
+            appendToHistory(run)
             finished = run
         }
-        if let finished {
-            append(finished)
-            onRunFinished?(finished)
-        }
+        if let finished { onRunFinished?(finished) }
     }
 
     /// Waits `seconds` before a retry; true when the scheduler was stopped meanwhile.
@@ -222,15 +222,14 @@ final class Scheduler: @unchecked Sendable {
         }
     }
 
-    private func append(_ run: ScheduleRun) {
+    /// Called with the mutex held, which also keeps two runs' lines from interleaving.
+    private func appendToHistory(_ run: ScheduleRun) {
         guard let historyFile else { return }
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]
         guard var line = try? encoder.encode(run) else { return }
         line.append(UInt8(ascii: "\n"))
-        mutex.lock()
-        defer { mutex.unlock() }
         if !FileManager.default.fileExists(atPath: historyFile.path) {
             try? FileManager.default.createDirectory(at: historyFile.deletingLastPathComponent(), withIntermediateDirectories: true)
             _ = FileManager.default.createFile(atPath: historyFile.path, contents: nil)
