@@ -77,6 +77,7 @@ public final class Database {
             try fill(&writer)
             try writer.finish()
         } catch {
+            writer.abandon()
             PQputCopyEnd(connection, "aborted by the client")
             while let result = PQgetResult(connection) { PQclear(result) }
             throw error

@@ -26,6 +26,7 @@ public enum Migrations {
         Migration(version: 3, name: "training runs and model registry", sql: Schema.registryTables),
         Migration(version: 4, name: "movie statistics and recommendation log", sql: Schema.servingTables),
         Migration(version: 5, name: "user statistics and drift baselines", sql: Schema.monitoringTables),
+        Migration(version: 6, name: "covering timestamp index for recent windows", sql: Schema.coveringTimestampIndex),
     ]
 
     /// Applies every migration the database has not seen; returns the versions applied.

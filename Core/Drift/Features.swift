@@ -84,6 +84,9 @@ public struct IDCounts: Sendable, Equatable {
         return id >= Self.denseLimit ? sparse[id] ?? 0 : 0
     }
 
+    /// The largest count held (0 when empty).
+    var maximum: Int32 { max(dense.max() ?? 0, sparse.values.max() ?? 0) }
+
     mutating func set(_ id: Int, _ value: Int32) {
         if id >= Self.denseLimit {
             sparse[id] = value
@@ -168,7 +171,7 @@ public enum FeatureExtractor {
         var ratingCounts = [Double](repeating: 0, count: 11)  // half stars 0...10
         var hourCounts = [Double](repeating: 0, count: 24), dayCounts = [Double](repeating: 0, count: 7)
         var genreCounts = [Double](repeating: 0, count: genreCount)
-        var popularityCounts: [Int32: Double] = [:], activityCounts: [Int32: Double] = [:]
+        var popularityCounts = ValueHistogram(maximum: popularity.maximum), activityCounts = ValueHistogram(maximum: activity.maximum)
         var rows = 0
 
         var conditions: [String] = []
@@ -200,13 +203,13 @@ public enum FeatureExtractor {
             if movie + 1 < movieGenreOffsets.count {
                 for index in Int(movieGenreOffsets[movie])..<Int(movieGenreOffsets[movie + 1]) { genreCounts[Int(movieGenres[index])] += 1 }
             }
-            popularityCounts[popularity[movie], default: 0] += 1
-            activityCounts[activity[user], default: 0] += 1
+            popularityCounts.add(popularity[movie])
+            activityCounts.add(activity[user])
         }
 
-        func numerical(_ name: String, _ counts: [Int32: Double]) -> FeatureDistribution {
-            let keys = counts.keys.sorted()
-            return FeatureDistribution(name: name, kind: .numerical, values: keys.map(Double.init), labels: [], counts: keys.map { counts[$0] ?? 0 })
+        func numerical(_ name: String, _ histogram: ValueHistogram) -> FeatureDistribution {
+            let pairs = histogram.nonZero
+            return FeatureDistribution(name: name, kind: .numerical, values: pairs.map { Double($0.value) }, labels: [], counts: pairs.map(\.count))
         }
         func categorical(_ name: String, labels: [String], counts: [Double]) -> FeatureDistribution {
             let kept = zip(labels, counts).filter { $0.1 > 0 }
@@ -225,4 +228,30 @@ public enum FeatureExtractor {
     }
 
     static func format2(_ value: Int) -> String { value < 10 ? "0\(value)" : String(value) }
+}
+
+/// How often each count occurs in a window (the movie-popularity and user-activity features).
+/// Counts up to the largest in the lookups live in an array the feature loop indexes directly,
+/// one increment per rating and no hashing; anything outside it goes to a dictionary.
+struct ValueHistogram {
+    static let denseLimit: Int32 = 1 << 24
+    private var dense: [Double]
+    private var overflow: [Int32: Double] = [:]
+
+    init(maximum: Int32) {
+        dense = [Double](repeating: 0, count: Int(min(max(maximum, 0), Self.denseLimit)) + 1)
+    }
+
+    @inline(__always)
+    mutating func add(_ value: Int32) {
+        if value >= 0 && Int(value) < dense.count { dense[Int(value)] += 1 } else { overflow[value, default: 0] += 1 }
+    }
+
+    /// The values seen, in increasing order, with how often each was seen.
+    var nonZero: [(value: Int32, count: Double)] {
+        var pairs: [(value: Int32, count: Double)] = []
+        for (value, count) in dense.enumerated() where count > 0 { pairs.append((Int32(value), count)) }
+        pairs += overflow.map { (value: $0.key, count: $0.value) }
+        return pairs.sorted { $0.value < $1.value }
+    }
 }

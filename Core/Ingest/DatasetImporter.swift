@@ -123,13 +123,23 @@ public final class DatasetImporter {
     // MARK: loading (inside the caller's transaction)
 
     func load(directory: String, present: Set<String>) throws(FunctionError) {
+        // Keys, indexes and foreign keys are built after the load, not row by row during it:
+        // the loader checks every reference itself. The rating-scale check goes too, as the
+        // parser holds every row to the same rule and the server evaluating it again cost a
+        // third of the load. Constraints come back NOT VALID, which holds every later write to
+        // them. (The server's maintenance_work_mem is kept: a larger one made the index builds
+        // slower here, one big in-memory sort against the parallel workers' smaller ones.)
         try database.executeScript("""
-            SET LOCAL maintenance_work_mem = '512MB';
             SET LOCAL synchronous_commit = off;
             TRUNCATE ratings, tags, movie_tags, movie_genres, links, genres, movies, users, genome_scores, genome_tags, movie_stats, user_stats RESTART IDENTITY;
-            ALTER TABLE ratings DROP CONSTRAINT ratings_pkey, DROP CONSTRAINT ratings_movie_fk, DROP CONSTRAINT ratings_user_fk;
+            ALTER TABLE ratings DROP CONSTRAINT ratings_pkey, DROP CONSTRAINT ratings_movie_fk, DROP CONSTRAINT ratings_user_fk,
+                                DROP CONSTRAINT ratings_rating_scale;
             DROP INDEX ratings_movie_idx, ratings_timestamp_idx;
             ALTER TABLE ratings DISABLE TRIGGER USER;
+            ALTER TABLE tags DROP CONSTRAINT tags_movie_id_fkey;
+            DROP INDEX tags_movie_idx;
+            ALTER TABLE movie_tags DROP CONSTRAINT movie_tags_pkey, DROP CONSTRAINT movie_tags_movie_id_fkey;
+            ALTER TABLE movie_genres DROP CONSTRAINT movie_genres_movie_id_fkey, DROP CONSTRAINT movie_genres_genre_id_fkey;
             ALTER TABLE genome_scores DROP CONSTRAINT genome_scores_pkey;
             """)
         try loadMovies(directory + "/movies.csv")
@@ -183,10 +193,17 @@ public final class DatasetImporter {
         }
         try database.executeScript("""
             CREATE INDEX ratings_movie_idx ON ratings (movie_id);
-            CREATE INDEX ratings_timestamp_idx ON ratings ("timestamp");
+            \(Schema.ratingsTimestampIndex);
             ALTER TABLE ratings ADD CONSTRAINT ratings_movie_fk FOREIGN KEY (movie_id) REFERENCES movies NOT VALID,
-                                ADD CONSTRAINT ratings_user_fk FOREIGN KEY (user_id) REFERENCES users NOT VALID;
+                                ADD CONSTRAINT ratings_user_fk FOREIGN KEY (user_id) REFERENCES users NOT VALID,
+                                ADD CONSTRAINT ratings_rating_scale \(Schema.ratingScaleCheck) NOT VALID;
             ALTER TABLE ratings ENABLE TRIGGER USER;
+            CREATE INDEX tags_movie_idx ON tags (movie_id);
+            ALTER TABLE tags ADD CONSTRAINT tags_movie_id_fkey FOREIGN KEY (movie_id) REFERENCES movies NOT VALID;
+            ALTER TABLE movie_tags ADD CONSTRAINT movie_tags_pkey PRIMARY KEY (movie_id, tag),
+                                   ADD CONSTRAINT movie_tags_movie_id_fkey FOREIGN KEY (movie_id) REFERENCES movies NOT VALID;
+            ALTER TABLE movie_genres ADD CONSTRAINT movie_genres_movie_id_fkey FOREIGN KEY (movie_id) REFERENCES movies ON DELETE CASCADE NOT VALID,
+                                     ADD CONSTRAINT movie_genres_genre_id_fkey FOREIGN KEY (genre_id) REFERENCES genres NOT VALID;
             """)
         do {
             try database.execute("ALTER TABLE genome_scores ADD CONSTRAINT genome_scores_pkey PRIMARY KEY (movie_id, tag_id)")

@@ -61,6 +61,7 @@ def warm(binary, users, count):
     times = [json.loads(l)["ms"] for l in log_lines if l.startswith("{") and '"invocation"' in l]
     times = times[5:]  # the first requests map the model and warm the caches
     print(json.dumps({"function_ms_p50": statistics.median(times), "function_ms_p90": statistics.quantiles(times, n=10)[-1],
+                      "function_ms_p99": statistics.quantiles(times, n=100)[-1],
                       "round_trip_ms_p50": statistics.median(round_trips[5:]), "invocations": len(times), "peak_rss_mb": rss}))
 
 
