@@ -19,6 +19,13 @@ public struct InvocationContext: Sendable {
 /// costly to make (a database connection, a mapped model) is kept between warm invocations.
 public protocol FunctionHandler: AnyObject {
     func handle(_ event: Event, context: InvocationContext) throws(FunctionError) -> Reply
+    /// Work that need not hold up the caller, run once the answer is sent and before the next
+    /// event is asked for (Lambda freezes the process once it asks): predict's log writes.
+    func afterResponse()
+}
+
+extension FunctionHandler {
+    public func afterResponse() {}
 }
 
 /// Starts a function in the mode its environment asks for: the Lambda Runtime API loop when
@@ -49,7 +56,9 @@ public enum FunctionRuntime {
         }
         let reply: Reply
         do { reply = try handler.handle(event, context: context) } catch { reply = .error(error) }
-        return respond(event, reply: reply)
+        let code = respond(event, reply: reply)
+        handler.afterResponse()
+        return code
     }
 
     private static func respond(_ event: Event, reply: Reply) -> Int32 {
@@ -155,6 +164,7 @@ public enum FunctionRuntime {
                                                       metrics: measured, fields: fields) {
                 Log.line(document)
             }
+            handler.afterResponse()
         }
     }
 

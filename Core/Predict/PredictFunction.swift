@@ -17,6 +17,7 @@ public final class PredictFunction: FunctionHandler {
 
     private let connection: DatabaseHandle
     let cache: ChampionCache
+    let catalogue = CatalogueCache()
     private var artifacts: ArtifactStore?
     /// The recommendation log keeps about this many rows; older ones are trimmed as it grows.
     static let logCapacity = 1_000_000
@@ -50,6 +51,7 @@ public final class PredictFunction: FunctionHandler {
     }
 
     public func handle(_ event: Event, context: InvocationContext) throws(FunctionError) -> Reply {
+        writePendingLog()  // a caller that never calls afterResponse still gets its log written
         let input = try ActionInput(event, router: Self.routes, default: .predict)
         return try perform(input.action, body: input.body, context: context)
     }
@@ -101,17 +103,17 @@ public final class PredictFunction: FunctionHandler {
             picks = try databasePopularity(excluding: seenIDs, allowed: allowed, count: wanted, database: database)
             method = "popularity_no_model"
         }
-        let catalogue = try movies(picks.map(\.0), database: database)
+        let titles = try catalogue.movies(database: database, checkInterval: cache.checkInterval)
         var recommendations: [Recommendation] = []
         for (id, score) in picks {
-            guard let movie = catalogue[id] else { continue }
+            guard let movie = titles[id] else { continue }
             recommendations.append(Recommendation(movieId: Int(id), title: movie.title, genres: movie.genres,
                                                   score: (Double(score) * 10_000).rounded() / 10_000, movie: movie.title))
             if recommendations.count == topN { break }
         }
         let answer = RecommendationList(userId: Int(user), recommendations: recommendations, method: method,
                                         modelVersion: champion?.version, topScore: recommendations.first?.score)
-        try log(answer, database: database)
+        pendingLog.append(answer)
         return answer
     }
 
@@ -120,7 +122,7 @@ public final class PredictFunction: FunctionHandler {
         let movie = Int32(request.movieId ?? 0)
         let database = try database()
         let seen = try ratings(of: user, database: database)
-        let title = try movies([movie], database: database)[movie]?.title
+        let title = try catalogue.movies(database: database, checkInterval: cache.checkInterval)[movie]?.title
         guard title != nil else { throw FunctionError.notFound("movie \(movie) is not in the catalogue") }
         let actual = seen.first { $0.0 == movie }.map { Double($0.1) }
         guard let champion = try cache.champion(database: database, store: store) else {
@@ -187,7 +189,7 @@ public final class PredictFunction: FunctionHandler {
         for index in 0..<rows.count {
             seenByUser[Int32(rows.int(index, 0) ?? 0), default: []].append((Int32(rows.int(index, 1) ?? 0), Float(rows.double(index, 2) ?? 0)))
         }
-        let catalogue = try movies(nil, database: database)
+        let titles = try catalogue.movies(database: database, checkInterval: cache.checkInterval)
         let fallback = champion == nil ? try databasePopularity(excluding: [], allowed: nil, count: 1000, database: database) : []
         var csv = "user_id,rank,movie_id,title,score,method\n"
         var methods: [String: Int] = [:]
@@ -215,7 +217,7 @@ public final class PredictFunction: FunctionHandler {
             }
             var rank = 0
             for (id, score) in picks {
-                guard let movie = catalogue[id] else { continue }
+                guard let movie = titles[id] else { continue }
                 rank += 1
                 csv += "\(raw),\(rank),\(id),\(csvField(movie.title)),\((Double(score) * 10_000).rounded() / 10_000),\(method)\n"
                 written += 1
@@ -251,22 +253,6 @@ public final class PredictFunction: FunctionHandler {
         return Set((0..<rows.count).compactMap { rows.int($0, 0).map(Int32.init) })
     }
 
-    struct Movie { var title: String; var genres: String }
-
-    /// Titles and genres by id (nil: the whole catalogue).
-    func movies(_ ids: [Int32]?, database: Database) throws(FunctionError) -> [Int32: Movie] {
-        let rows: ResultSet
-        if let ids {
-            rows = try database.execute("SELECT movie_id, title, genres FROM movies WHERE movie_id = ANY($1::int[])", [SQLArray(ids.map(Int.init))])
-        } else {
-            rows = try database.execute("SELECT movie_id, title, genres FROM movies")
-        }
-        var result: [Int32: Movie] = [:]
-        for index in 0..<rows.count {
-            result[Int32(rows.int(index, 0) ?? 0)] = Movie(title: rows.string(index, 1) ?? "", genres: rows.string(index, 2) ?? "")
-        }
-        return result
-    }
 
     /// The reference system's cold-start ranking, (count·mean)/(count + 100) over movies with at
     /// least 10 ratings, from the per-movie totals the triggers keep (no scan of the ratings).
@@ -284,16 +270,71 @@ public final class PredictFunction: FunctionHandler {
         return picks
     }
 
-    private var logged = 0
+    // MARK: the recommendation log
 
-    func log(_ answer: RecommendationList, database: Database) throws(FunctionError) {
-        let id = try database.execute("""
-            INSERT INTO recommendation_log (user_id, method, model_version, movie_ids, scores) VALUES ($1, $2, $3, $4::int[], $5::real[]) RETURNING log_id
-            """, [answer.userId, answer.method, answer.modelVersion, SQLArray(answer.recommendations.map(\.movieId)),
-                  SQLArray(answer.recommendations.map(\.score))]).int(0, 0) ?? 0
-        if id % 1000 == 0 {
-            try database.execute("DELETE FROM recommendation_log WHERE log_id <= $1", [id - Self.logCapacity])
+    /// Answers given and not yet in the log. They are written after the answer is sent
+    /// (`afterResponse`), so the caller never waits for the insert.
+    private var pendingLog: [RecommendationList] = []
+
+    public func afterResponse() { writePendingLog() }
+
+    /// Writes the pending answers in one statement. A failure is logged, not thrown: the answer
+    /// has gone, and the log is monitoring, not the record of anything.
+    func writePendingLog() {
+        guard !pendingLog.isEmpty else { return }
+        let entries = pendingLog
+        pendingLog.removeAll()
+        do {
+            let database = try database()
+            var values: [String] = []
+            var parameters: [(any SQLParameter)?] = []
+            for answer in entries {
+                let base = parameters.count
+                values.append("($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4)::int[], $\(base + 5)::real[])")
+                parameters += [answer.userId, answer.method, answer.modelVersion, SQLArray(answer.recommendations.map(\.movieId)),
+                               SQLArray(answer.recommendations.map(\.score))]
+            }
+            let rows = try database.execute("""
+                INSERT INTO recommendation_log (user_id, method, model_version, movie_ids, scores) VALUES \(values.joined(separator: ", ")) RETURNING log_id
+                """, parameters)
+            // Trimmed as it grows: once per thousand entries, whichever entry crosses the mark.
+            for index in 0..<rows.count {
+                let id = rows.int(index, 0) ?? 0
+                if id % 1000 == 0 { try database.execute("DELETE FROM recommendation_log WHERE log_id <= $1", [id - Self.logCapacity]) }
+            }
+        } catch {
+            Log.error("recommendation log not written", ["entries": .number(Double(entries.count)), "error": .string(error.message)])
         }
+    }
+}
+
+/// Titles and genres of the whole catalogue, held between requests: an answer's titles are
+/// looked up here instead of queried each time. The catalogue changes only by an import, so
+/// it is read again when the latest successful import is another one.
+final class CatalogueCache {
+    struct Movie { var title: String; var genres: String }
+
+    private var byID: [Int32: Movie] = [:]
+    private var importID: Int?
+    private var lastCheck = -Double.infinity
+
+    /// `checkInterval` is the champion cache's, so that both follow a change equally soon.
+    /// Movies written other than by an import (no import on record) are read at every check.
+    func movies(database: Database, checkInterval: Double) throws(FunctionError) -> [Int32: Movie] {
+        let now = monotonicSeconds()
+        guard now - lastCheck >= checkInterval else { return byID }
+        let latest = try database.execute("SELECT max(import_id) FROM imports WHERE status = 'succeeded'").int(0, 0)
+        lastCheck = now
+        if let latest, latest == importID { return byID }
+        let rows = try database.execute("SELECT movie_id, title, genres FROM movies")
+        var result: [Int32: Movie] = [:]
+        result.reserveCapacity(rows.count)
+        for index in 0..<rows.count {
+            result[Int32(rows.int(index, 0) ?? 0)] = Movie(title: rows.string(index, 1) ?? "", genres: rows.string(index, 2) ?? "")
+        }
+        byID = result
+        importID = latest
+        return byID
     }
 }
 

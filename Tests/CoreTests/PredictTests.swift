@@ -54,6 +54,7 @@ import Testing
         #expect(answer.recommendations.allSatisfy { $0.score >= 0.5 && $0.score <= 5 && !$0.title.isEmpty && $0.movie == $0.title })
         #expect(answer.topScore == answer.recommendations.first?.score)
         #expect(Set(answer.recommendations.map(\.movieId)).count == 10)
+        world.predict.afterResponse()  // the log is written once the answer has gone, as the runtime loop does
         let logged = try world.database.execute("SELECT method, cardinality(movie_ids) FROM recommendation_log WHERE user_id = 3")
         #expect(logged.string(0, 0) == "svd")
         #expect(logged.int(0, 1) == 10)
