@@ -18,6 +18,9 @@ public final class PredictFunction: FunctionHandler {
     private let connection: DatabaseHandle
     let cache: ChampionCache
     let catalogue = CatalogueCache()
+    /// Whether to hold the whole catalogue between requests: in a warm process (the Runtime
+    /// API loop), where it pays; not in a one-shot process, whose start it would slow.
+    public var holdsCatalogue: Bool
     private var artifacts: ArtifactStore?
     /// The recommendation log keeps about this many rows; older ones are trimmed as it grows.
     static let logCapacity = 1_000_000
@@ -26,6 +29,7 @@ public final class PredictFunction: FunctionHandler {
         try DatabaseHandle.requireConfiguration(requireDatabase, function: "predict")
         connection = DatabaseHandle(prepare: Self.prepare)
         cache = ChampionCache()
+        holdsCatalogue = FunctionRuntime.isLambdaRuntime
     }
 
     /// With its parts given rather than read from the environment (tests, the local runner).
@@ -33,6 +37,7 @@ public final class PredictFunction: FunctionHandler {
         connection = DatabaseHandle(database, prepare: Self.prepare)
         artifacts = store
         self.cache = cache
+        holdsCatalogue = false
     }
 
     func database() throws(FunctionError) -> Database { try connection.get() }
@@ -103,7 +108,7 @@ public final class PredictFunction: FunctionHandler {
             picks = try databasePopularity(excluding: seenIDs, allowed: allowed, count: wanted, database: database)
             method = "popularity_no_model"
         }
-        let titles = try catalogue.movies(database: database, checkInterval: cache.checkInterval)
+        let titles = try catalogue.movies(picks.map(\.0), database: database)
         var recommendations: [Recommendation] = []
         for (id, score) in picks {
             guard let movie = titles[id] else { continue }
@@ -122,7 +127,7 @@ public final class PredictFunction: FunctionHandler {
         let movie = Int32(request.movieId ?? 0)
         let database = try database()
         let seen = try ratings(of: user, database: database)
-        let title = try catalogue.movies(database: database, checkInterval: cache.checkInterval)[movie]?.title
+        let title = try catalogue.movies([movie], database: database)[movie]?.title
         guard title != nil else { throw FunctionError.notFound("movie \(movie) is not in the catalogue") }
         let actual = seen.first { $0.0 == movie }.map { Double($0.1) }
         guard let champion = try cache.champion(database: database, store: store) else {
@@ -189,7 +194,7 @@ public final class PredictFunction: FunctionHandler {
         for index in 0..<rows.count {
             seenByUser[Int32(rows.int(index, 0) ?? 0), default: []].append((Int32(rows.int(index, 1) ?? 0), Float(rows.double(index, 2) ?? 0)))
         }
-        let titles = try catalogue.movies(database: database, checkInterval: cache.checkInterval)
+        let titles = try catalogue.movies(nil, database: database)
         let fallback = champion == nil ? try databasePopularity(excluding: [], allowed: nil, count: 1000, database: database) : []
         var csv = "user_id,rank,movie_id,title,score,method\n"
         var methods: [String: Int] = [:]
@@ -276,7 +281,10 @@ public final class PredictFunction: FunctionHandler {
     /// (`afterResponse`), so the caller never waits for the insert.
     private var pendingLog: [RecommendationList] = []
 
-    public func afterResponse() { writePendingLog() }
+    public func afterResponse() {
+        writePendingLog()
+        if holdsCatalogue, let current = try? database() { catalogue.refresh(database: current, checkInterval: cache.checkInterval) }
+    }
 
     /// Writes the pending answers in one statement. A failure is logged, not thrown: the answer
     /// has gone, and the log is monitoring, not the record of anything.
@@ -308,33 +316,51 @@ public final class PredictFunction: FunctionHandler {
     }
 }
 
-/// Titles and genres of the whole catalogue, held between requests: an answer's titles are
-/// looked up here instead of queried each time. The catalogue changes only by an import, so
-/// it is read again when the latest successful import is another one.
+/// Titles and genres, by movie id. A warm process holds the whole catalogue, loaded and kept
+/// current after responses (`refresh`), so an answer's titles are looked up, not queried; until
+/// it is loaded (the first request, a one-shot process) the titles needed are queried. The
+/// catalogue changes only by an import, so it is read again when the latest successful import
+/// is another one.
 final class CatalogueCache {
     struct Movie { var title: String; var genres: String }
 
-    private var byID: [Int32: Movie] = [:]
+    private var held: [Int32: Movie]?
     private var importID: Int?
     private var lastCheck = -Double.infinity
 
-    /// `checkInterval` is the champion cache's, so that both follow a change equally soon.
-    /// Movies written other than by an import (no import on record) are read at every check.
-    func movies(database: Database, checkInterval: Double) throws(FunctionError) -> [Int32: Movie] {
+    /// The movies among `ids`, or the whole catalogue when `ids` is nil. (Held, it may return
+    /// more than asked: the caller looks up what it needs.)
+    func movies(_ ids: [Int32]?, database: Database) throws(FunctionError) -> [Int32: Movie] {
+        if let held { return held }
+        guard let ids else { return try Self.read("SELECT movie_id, title, genres FROM movies", [], database) }
+        return try Self.read("SELECT movie_id, title, genres FROM movies WHERE movie_id = ANY($1::int[])", [SQLArray(ids.map(Int.init))], database)
+    }
+
+    /// Loads the catalogue, or reloads it after a new import; checks at most every
+    /// `checkInterval` seconds. A failure keeps what is held (the next check tries again).
+    func refresh(database: Database, checkInterval: Double) {
         let now = monotonicSeconds()
-        guard now - lastCheck >= checkInterval else { return byID }
-        let latest = try database.execute("SELECT max(import_id) FROM imports WHERE status = 'succeeded'").int(0, 0)
+        guard now - lastCheck >= checkInterval else { return }
         lastCheck = now
-        if let latest, latest == importID { return byID }
-        let rows = try database.execute("SELECT movie_id, title, genres FROM movies")
+        do {
+            let latest = try database.execute("SELECT max(import_id) FROM imports WHERE status = 'succeeded'").int(0, 0)
+            // Movies written other than by an import (none on record) are read at every check.
+            if held != nil, let latest, latest == importID { return }
+            held = try Self.read("SELECT movie_id, title, genres FROM movies", [], database)
+            importID = latest
+        } catch {
+            Log.error("movie catalogue not refreshed", ["error": .string(error.message)])
+        }
+    }
+
+    private static func read(_ sql: String, _ parameters: [(any SQLParameter)?], _ database: Database) throws(FunctionError) -> [Int32: Movie] {
+        let rows = try database.execute(sql, parameters)
         var result: [Int32: Movie] = [:]
         result.reserveCapacity(rows.count)
         for index in 0..<rows.count {
             result[Int32(rows.int(index, 0) ?? 0)] = Movie(title: rows.string(index, 1) ?? "", genres: rows.string(index, 2) ?? "")
         }
-        byID = result
-        importID = latest
-        return byID
+        return result
     }
 }
 

@@ -34,9 +34,21 @@ extension MappedModel {
                 method = "svd_fold_in"
             }
             var scores = [Float](repeating: 0, count: itemCount)
-            factors.withUnsafeBufferPointer { pu in
-                for item in 0..<itemCount {
-                    scores[item] = scale.clip(mu + bias + bi[item] + dot(pu.baseAddress!, q.baseAddress! + item * stride, stride))
+            let itemCount = itemCount
+            scores.withUnsafeMutableBufferPointer { out in
+                factors.withUnsafeBufferPointer { pu in
+                    let user = UnsafeRawPointer(pu.baseAddress!), items = UnsafeRawPointer(q.baseAddress!)
+                    let rowBytes = stride * MemoryLayout<Float>.size, lanes = stride / 8
+                    var item = 0
+                    while item + 4 <= itemCount {
+                        let products = dotsOfFour(user, items + item * rowBytes, rowBytes: rowBytes, lanes: lanes)
+                        for k in 0..<4 { out[item + k] = scale.clip(mu + bias + bi[item + k] + products[k]) }
+                        item += 4
+                    }
+                    while item < itemCount {
+                        out[item] = scale.clip(mu + bias + bi[item] + dot(pu.baseAddress!, q.baseAddress! + item * stride, stride))
+                        item += 1
+                    }
                 }
             }
             return UserScores(scores: scores, method: method)
@@ -168,4 +180,22 @@ func choleskySolve(_ a: inout [Double], _ b: [Double], _ n: Int) -> [Double]? {
         x[i] = value / a[i * n + i]
     }
     return x
+}
+
+/// p·q for four consecutive item rows at once. Each row has its own accumulator, so the four
+/// chains of fused multiply-adds overlap instead of each add waiting for the last (one chain
+/// per item held scoring to the adder's latency), and each load of p serves four rows.
+/// `lanes` is the row length in groups of eight floats (rows are padded to a multiple of 8).
+@inline(__always)
+func dotsOfFour(_ p: UnsafeRawPointer, _ rows: UnsafeRawPointer, rowBytes: Int, lanes: Int) -> SIMD4<Float> {
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+    for lane in 0..<lanes {
+        let offset = lane * 32
+        let x = p.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+        a0.addProduct(x, rows.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self))
+        a1.addProduct(x, rows.loadUnaligned(fromByteOffset: rowBytes + offset, as: SIMD8<Float>.self))
+        a2.addProduct(x, rows.loadUnaligned(fromByteOffset: 2 * rowBytes + offset, as: SIMD8<Float>.self))
+        a3.addProduct(x, rows.loadUnaligned(fromByteOffset: 3 * rowBytes + offset, as: SIMD8<Float>.self))
+    }
+    return SIMD4(a0.sum(), a1.sum(), a2.sum(), a3.sum())
 }

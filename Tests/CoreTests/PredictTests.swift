@@ -37,6 +37,21 @@ import Testing
         return Set((0..<rows.count).compactMap { rows.int($0, 0) })
     }
 
+    /// A warm process looks titles up in the catalogue it holds, and reads it again once an
+    /// import has landed (checked after a response, off the request path).
+    @Test func aWarmProcessHoldsTheCatalogueUntilTheNextImport() throws {
+        let world = try world()
+        world.predict.holdsCatalogue = true
+        let first = try world.predict.recommend(try request(#"{"user_id": 3, "top_n": 3}"#))
+        world.predict.afterResponse()
+        let top = try #require(first.recommendations.first)
+        try world.database.execute("UPDATE movies SET title = 'Renamed' WHERE movie_id = $1", [top.movieId])
+        #expect(try world.predict.recommend(try request(#"{"user_id": 3, "top_n": 3}"#)).recommendations.first?.title == top.title)
+        try world.database.execute("INSERT INTO imports (source, dataset, status, fingerprint, files) VALUES ('test', 'test', 'succeeded', 'test', '{}')")
+        world.predict.afterResponse()
+        #expect(try world.predict.recommend(try request(#"{"user_id": 3, "top_n": 3}"#)).recommendations.first?.title == "Renamed")
+    }
+
     @Test func knownUsersGetUnseenMoviesFromTheChampion() throws {
         let world = try world()
         // The reference system's own documented call, through the route: ten, not the default five.
