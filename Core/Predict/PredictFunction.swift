@@ -118,7 +118,7 @@ public final class PredictFunction: FunctionHandler {
         }
         let answer = RecommendationList(userId: Int(user), recommendations: recommendations, method: method,
                                         modelVersion: champion?.version, topScore: recommendations.first?.score)
-        pendingLog.append(answer)
+        pendingLog = answer
         return answer
     }
 
@@ -277,41 +277,32 @@ public final class PredictFunction: FunctionHandler {
 
     // MARK: the recommendation log
 
-    /// Answers given and not yet in the log. They are written after the answer is sent
-    /// (`afterResponse`), so the caller never waits for the insert.
-    private var pendingLog: [RecommendationList] = []
+    /// The answer given and not yet in the log: written after it is sent (`afterResponse`), so
+    /// the caller never waits for the insert. One at most, as the runtime asks for the next
+    /// event only after `afterResponse`.
+    private var pendingLog: RecommendationList?
 
     public func afterResponse() {
         writePendingLog()
         if holdsCatalogue, let current = try? database() { catalogue.refresh(database: current, checkInterval: cache.checkInterval) }
     }
 
-    /// Writes the pending answers in one statement. A failure is logged, not thrown: the answer
-    /// has gone, and the log is monitoring, not the record of anything.
+    /// A failure is logged, not thrown: the answer has gone, and the log is monitoring, not the
+    /// record of anything.
     func writePendingLog() {
-        guard !pendingLog.isEmpty else { return }
-        let entries = pendingLog
-        pendingLog.removeAll()
+        guard let answer = pendingLog else { return }
+        pendingLog = nil
         do {
             let database = try database()
-            var values: [String] = []
-            var parameters: [(any SQLParameter)?] = []
-            for answer in entries {
-                let base = parameters.count
-                values.append("($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4)::int[], $\(base + 5)::real[])")
-                parameters += [answer.userId, answer.method, answer.modelVersion, SQLArray(answer.recommendations.map(\.movieId)),
-                               SQLArray(answer.recommendations.map(\.score))]
-            }
-            let rows = try database.execute("""
-                INSERT INTO recommendation_log (user_id, method, model_version, movie_ids, scores) VALUES \(values.joined(separator: ", ")) RETURNING log_id
-                """, parameters)
-            // Trimmed as it grows: once per thousand entries, whichever entry crosses the mark.
-            for index in 0..<rows.count {
-                let id = rows.int(index, 0) ?? 0
-                if id % 1000 == 0 { try database.execute("DELETE FROM recommendation_log WHERE log_id <= $1", [id - Self.logCapacity]) }
+            let id = try database.execute("""
+                INSERT INTO recommendation_log (user_id, method, model_version, movie_ids, scores) VALUES ($1, $2, $3, $4::int[], $5::real[]) RETURNING log_id
+                """, [answer.userId, answer.method, answer.modelVersion, SQLArray(answer.recommendations.map(\.movieId)),
+                      SQLArray(answer.recommendations.map(\.score))]).int(0, 0) ?? 0
+            if id % 1000 == 0 {
+                try database.execute("DELETE FROM recommendation_log WHERE log_id <= $1", [id - Self.logCapacity])
             }
         } catch {
-            Log.error("recommendation log not written", ["entries": .number(Double(entries.count)), "error": .string(error.message)])
+            Log.error("recommendation log not written", ["error": .string(error.message)])
         }
     }
 }
