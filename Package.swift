@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Functions start once per cold invocation, so they link only Core, and Core links only
-// FoundationEssentials and two C libraries (libpq, libcurl).
+// FoundationEssentials and C libraries (libpq, libcurl, and zlib and libcrypto, which libcurl
+// loads anyway).
 //
 // The functions' image (template/Dockerfile) builds from Package.swift, Core and Functions
 // alone, with MOVIEREC_FUNCTIONS_ONLY=1: the manifest then leaves out the runner, the tests and
@@ -15,6 +16,16 @@ let functions: [Target] = [
         path: "Core/System/CLibPQ",
         providers: [.apt(["libpq-dev"])]
     ),
+    .systemLibrary(
+        name: "CZlib",
+        path: "Core/System/CZlib",
+        providers: [.apt(["zlib1g-dev"])]
+    ),
+    .systemLibrary(
+        name: "CCrypto",
+        path: "Core/System/CCrypto",
+        providers: [.apt(["libssl-dev"])]
+    ),
     .target(
         name: "CCurl",
         path: "Core/System/CCurl",
@@ -22,7 +33,7 @@ let functions: [Target] = [
     ),
     .target(
         name: "Core",
-        dependencies: ["CLibPQ", "CCurl"],
+        dependencies: ["CLibPQ", "CCurl", "CZlib", "CCrypto"],
         path: "Core",
         exclude: ["System"],
         swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release))]

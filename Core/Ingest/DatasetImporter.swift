@@ -38,9 +38,12 @@ public final class DatasetImporter {
 
     // MARK: entry point
 
-    public static func run(_ request: ImportRequest, database: Database, storage: (() throws(FunctionError) -> S3Client)?) throws(FunctionError) -> ImportResult {
+    /// - Parameter mirror: where datasets named without a source come from; by default as
+    ///   the environment configures it (`MOVIELENS_BASE_URL`, `MOVIELENS_CACHE`).
+    public static func run(_ request: ImportRequest, database: Database, storage: (() throws(FunctionError) -> S3Client)?,
+                           mirror: MovieLensMirror? = nil) throws(FunctionError) -> ImportResult {
         let started = monotonicSeconds()
-        let (directory, cleanup) = try DatasetSource.localDirectory(for: request.source, storage: storage)
+        let (source, directory, cleanup) = try DatasetSource.resolve(request, storage: storage, mirror: mirror)
         defer { cleanup() }
 
         var files: [String: FileFingerprint] = [:]
@@ -50,8 +53,8 @@ public final class DatasetImporter {
                 let (hash, size) = try ContentHash.file(path)
                 files[file.rawValue] = FileFingerprint(size: size, hash: hash)
             } else if file.isRequired {
-                throw FunctionError.invalidInput("\(file.rawValue) not found in \(request.source); a MovieLens dataset needs movies.csv and ratings.csv",
-                                                 details: ["source": .string(request.source), "file": .string(file.rawValue)])
+                throw FunctionError.invalidInput("\(file.rawValue) not found in \(source); a MovieLens dataset needs movies.csv and ratings.csv",
+                                                 details: ["source": .string(source), "file": .string(file.rawValue)])
             }
         }
         var combined = ContentHash()
@@ -79,17 +82,17 @@ public final class DatasetImporter {
             let row = try database.execute("""
                 INSERT INTO imports (source, dataset, status, fingerprint, files, finished_at, duration_seconds)
                 VALUES ($1, $2, 'unchanged', $3, $4::jsonb, now(), $5) RETURNING import_id
-                """, [request.source, request.dataset, fingerprint, filesJSON, monotonicSeconds() - started])
+                """, [source, request.dataset, fingerprint, filesJSON, monotonicSeconds() - started])
             return ImportResult(importId: row.int(0, 0) ?? 0, status: "unchanged",
                                 message: "these files were already imported by import \(previous); nothing changed (pass force: true to import again)",
-                                source: request.source, dataset: request.dataset, fingerprint: fingerprint, files: files,
+                                source: source, dataset: request.dataset, fingerprint: fingerprint, files: files,
                                 tables: [:], rejected: [:], firstErrors: [], durationSeconds: monotonicSeconds() - started, phaseSeconds: [:])
         }
 
         let importId = try database.execute("""
             INSERT INTO imports (source, dataset, status, fingerprint, files) VALUES ($1, $2, 'running', $3, $4::jsonb) RETURNING import_id
-            """, [request.source, request.dataset, fingerprint, filesJSON]).int(0, 0) ?? 0
-        Log.info("import started", ["import_id": .number(Double(importId)), "source": .string(request.source)])
+            """, [source, request.dataset, fingerprint, filesJSON]).int(0, 0) ?? 0
+        Log.info("import started", ["import_id": .number(Double(importId)), "source": .string(source)])
 
         let importer = DatasetImporter(database: database, policy: request.onError ?? .fail)
         do {
@@ -115,7 +118,7 @@ public final class DatasetImporter {
         let rejectedTotal = importer.rejected.values.reduce(0, +)
         return ImportResult(importId: importId, status: "succeeded",
                             message: rejectedTotal == 0 ? "imported" : "imported; \(rejectedTotal) bad rows were skipped",
-                            source: request.source, dataset: request.dataset, fingerprint: fingerprint, files: files,
+                            source: source, dataset: request.dataset, fingerprint: fingerprint, files: files,
                             tables: importer.tables, rejected: importer.rejected, firstErrors: importer.issues,
                             durationSeconds: duration, phaseSeconds: importer.phases)
     }

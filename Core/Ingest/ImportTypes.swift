@@ -1,8 +1,10 @@
 /// `POST /ingest` / `{"action": "import", ...}`.
 public struct ImportRequest: Codable, Sendable, StrictRequest {
-    /// A local directory or `s3://bucket/prefix/` holding the MovieLens CSV files.
-    public var source: String
-    /// A label for the dataset ("ml-20m", "ml-latest-small", ...); informational.
+    /// A local directory or `s3://bucket/prefix/` holding the MovieLens CSV files. Without it,
+    /// `dataset` names a GroupLens dataset to download (see `MovieLensDataset`).
+    public var source: String?
+    /// With `source`, a label for the dataset ("ml-20m", "ml-latest-small", ...). Alone, the
+    /// name of the MovieLens dataset to download and import.
     public var dataset: String?
     /// "fail" (default): the first bad row stops the import and nothing changes.
     /// "skip": bad rows are left out, counted, and the first of them reported.
@@ -18,7 +20,7 @@ public struct ImportRequest: Codable, Sendable, StrictRequest {
     }
     public static let accepted = AcceptedKeys(CodingKeys.self)
 
-    public init(source: String, dataset: String? = nil, onError: ErrorPolicy? = nil, force: Bool? = nil) {
+    public init(source: String?, dataset: String? = nil, onError: ErrorPolicy? = nil, force: Bool? = nil) {
         self.source = source; self.dataset = dataset; self.onError = onError; self.force = force
     }
 }

@@ -18,6 +18,19 @@ public final class HTTPClient {
         case memory
         /// Streams the body into a file (created or truncated) when the status is 2xx.
         case file(path: String)
+        /// As `file`, except that a 206 (the answer to a `Range` request) appends to the file.
+        case resumableFile(path: String)
+    }
+
+    /// For long downloads: follow redirects, no overall time limit, but give up on a transfer
+    /// that stalls (under `minimumBytesPerSecond` for `stallSeconds`), and report progress.
+    public struct Download {
+        public var stallSeconds = 60
+        public var minimumBytesPerSecond = 1024
+        /// Called from the transfer with the bytes received so far in this answer and its
+        /// Content-Length, when it gave one.
+        public var progress: ((Int64, Int64?) -> Void)?
+        public init(progress: ((Int64, Int64?) -> Void)? = nil) { self.progress = progress }
     }
 
     public struct Response {
@@ -51,7 +64,8 @@ public final class HTTPClient {
 
     /// Performs one request. `timeout` of nil means no limit (the Runtime API's long poll).
     public func send(_ method: String, url: String, headers: [String: String] = [:], body: Body = .none,
-                     sink: Sink = .memory, timeout: Double? = 60, signing: AWSSigning? = nil) throws(FunctionError) -> Response {
+                     sink: Sink = .memory, timeout: Double? = 60, signing: AWSSigning? = nil,
+                     download: Download? = nil) throws(FunctionError) -> Response {
         curl_easy_reset(handle)
         let transfer = Transfer()
         defer { transfer.close() }
@@ -74,6 +88,13 @@ public final class HTTPClient {
         ccurl_set_long(handle, ccurl_opt_nosignal, 1)
         ccurl_set_long(handle, ccurl_opt_connecttimeout_ms, 10_000)
         if let timeout { ccurl_set_long(handle, ccurl_opt_timeout_ms, Int(timeout * 1000)) }
+        if let download {
+            ccurl_set_long(handle, ccurl_opt_followlocation, 1)
+            ccurl_set_long(handle, ccurl_opt_maxredirs, 5)
+            ccurl_set_long(handle, ccurl_opt_low_speed_limit, download.minimumBytesPerSecond)
+            ccurl_set_long(handle, ccurl_opt_low_speed_time, download.stallSeconds)
+            transfer.progress = download.progress
+        }
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
 
         let context = Unmanaged.passUnretained(transfer).toOpaque()
@@ -113,7 +134,11 @@ public final class HTTPClient {
         }
         ccurl_set_string(handle, ccurl_opt_customrequest, method)
 
-        if case .file(let path) = sink { transfer.sinkPath = path }
+        switch sink {
+        case .memory: break
+        case .file(let path): transfer.sinkPath = path
+        case .resumableFile(let path): transfer.sinkPath = path; transfer.appendsPartialContent = true
+        }
         if let signing {
             ccurl_set_long(handle, ccurl_opt_expect_100_timeout_ms, 0)
             ccurl_set_string(handle, ccurl_opt_aws_sigv4, "aws:amz:\(signing.region):\(signing.service)")
@@ -155,6 +180,9 @@ private final class Transfer {
     var status = 0
     var sinkPath: String?
     var sinkFD: Int32 = -1
+    var appendsPartialContent = false
+    var progress: ((Int64, Int64?) -> Void)?
+    var received: Int64 = 0
     var failure: FunctionError?
 
     func receiveHeader(_ buffer: UnsafeMutablePointer<CChar>, _ length: Int) {
@@ -175,7 +203,8 @@ private final class Transfer {
         // Only a successful answer goes to the file; an error document stays in memory to be read.
         if let path = sinkPath, (200..<300).contains(status) {
             if sinkFD < 0 {
-                sinkFD = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+                let mode = appendsPartialContent && status == 206 ? O_APPEND : O_TRUNC
+                sinkFD = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | mode, 0o644)
                 if sinkFD < 0 {
                     failure = FunctionError.internal("cannot write \(path): \(String(cString: strerror(errno)))")
                     return 0
@@ -190,6 +219,8 @@ private final class Transfer {
                 }
                 written += n
             }
+            received += Int64(length)
+            progress?(received, headers["content-length"].flatMap { Int64($0) })
             return length
         }
         body.append(UnsafeRawPointer(buffer).assumingMemoryBound(to: UInt8.self), count: length)

@@ -5,7 +5,7 @@
 # test tools.
 set -euo pipefail
 missing=()
-for package in libpq-dev libcurl4-openssl-dev postgresql postgresql-contrib acl; do
+for package in libpq-dev libcurl4-openssl-dev zlib1g-dev libssl-dev postgresql postgresql-contrib acl; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if ((${#missing[@]})); then

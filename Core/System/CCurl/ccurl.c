@@ -35,3 +35,7 @@ const CURLoption ccurl_opt_postfieldsize_large = CURLOPT_POSTFIELDSIZE_LARGE;
 const CURLoption ccurl_opt_httpget = CURLOPT_HTTPGET;
 const CURLoption ccurl_opt_errorbuffer = CURLOPT_ERRORBUFFER;
 const CURLoption ccurl_opt_expect_100_timeout_ms = CURLOPT_EXPECT_100_TIMEOUT_MS;
+const CURLoption ccurl_opt_followlocation = CURLOPT_FOLLOWLOCATION;
+const CURLoption ccurl_opt_maxredirs = CURLOPT_MAXREDIRS;
+const CURLoption ccurl_opt_low_speed_limit = CURLOPT_LOW_SPEED_LIMIT;
+const CURLoption ccurl_opt_low_speed_time = CURLOPT_LOW_SPEED_TIME;

@@ -13,7 +13,11 @@ struct Bootstrap {
     func run() throws {
         var ratings = try count()
         if ratings == 0 {
-            if let dataset = options.dataset, demoBucket != nil, !dataset.hasPrefix("s3://") {
+            if let name = options.datasetName {
+                LocalRunner.say("empty database: downloading and importing MovieLens \(name)")
+                let result = try call("ingest", ["action": "import", "dataset": name])
+                LocalRunner.say("imported \(name) from \(result["source"] ?? "GroupLens")")
+            } else if let dataset = options.dataset, demoBucket != nil, !dataset.hasPrefix("s3://") {
                 throw RunnerError("--containers: container workers read no local directory; put the dataset in S3 and import it (POST /ingest {\"source\": \"s3://...\"})")
             } else if let dataset = options.dataset, dataset.hasPrefix("s3://") {
                 LocalRunner.say("empty database: importing \(dataset)")

@@ -74,8 +74,12 @@ public enum LocalRunner {
         environment["ARTIFACT_BUCKET"] = bucket
         environment["MODEL_CACHE_DIR"] = dataDirectory.appendingPathComponent("models").path
         // What requests may name on this machine's disk, fixed here and never per request.
-        let roots = [dataDirectory.path] + ([options.dataset].compactMap { $0 } + options.fileRoots).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        let roots = [dataDirectory.path] + ([options.datasetDirectory].compactMap { $0 } + options.fileRoots).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         environment["MOVIEREC_FILE_ROOTS"] = roots.joined(separator: ":")
+        // Datasets downloaded by name are kept here, so a second start (or POST /ingest) reuses them.
+        if (environment["MOVIELENS_CACHE"] ?? "").isEmpty {
+            environment["MOVIELENS_CACHE"] = containers == nil ? dataDirectory.appendingPathComponent("movielens").path : "s3://\(bucket)/datasets/movielens/"
+        }
         if containers != nil {
             // As deployed: the functions see their image and /tmp, and name no local directory.
             environment["MOVIEREC_FILE_ROOTS"] = ""

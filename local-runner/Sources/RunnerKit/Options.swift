@@ -4,7 +4,7 @@ import Foundation
 struct Options {
     static let usage = """
         usage: local-runner [--host 127.0.0.1] [--port 8080] [--s3-port 9000] [--data-dir .local-runner]
-                            [--dataset DIR] [--demo-ratings N] [--cold] [--template template/template.yaml]
+                            [--dataset NAME|DIR] [--demo-ratings N] [--cold] [--template template/template.yaml]
                             [--functions DIR] [--idle-timeout SECONDS] [--no-scheduler] [--no-bootstrap]
                             [--file-root DIR ...] [--containers IMAGE [--container-engine COMMAND]]
                local-runner credentials [--data-dir .local-runner]
@@ -13,7 +13,10 @@ struct Options {
           --port            gateway port: the template's routes, the Invoke API, the UI (default 8080; 0 picks one)
           --s3-port         S3 endpoint port (default 9000; 0 picks one)
           --data-dir        where the runner keeps its PostgreSQL, S3 objects, credentials and schedule history
-          --dataset         a MovieLens directory to import when the database is empty
+          --dataset         the MovieLens dataset to import when the database is empty: a name
+                            (ml-latest-small, ml-100k, ml-1m, ml-20m, ml-25m, ml-32m), downloaded from
+                            GroupLens (MOVIELENS_BASE_URL for a mirror) and cached under --data-dir,
+                            or a directory holding its files
           --demo-ratings    size of the synthetic demo dataset imported when the database is empty
                             and no --dataset is given (default 1000000; 0 skips the import)
           --cold            one process per invocation over stdin/stdout instead of warm workers (debugging)
@@ -23,7 +26,7 @@ struct Options {
           --no-scheduler    do not fire the template's schedules (POST /schedules/{name}/run still works)
           --no-bootstrap    serve the database as it is: no import, first training or baseline at start
           --file-root       another local directory requests may import from or synthesize into (repeatable);
-                            --data-dir and --dataset are always allowed, other local paths never (s3:// always)
+                            --data-dir and a --dataset directory are always allowed, other local paths never (s3:// always)
           --containers      run every warm worker as a container of its function's image, e.g.
                             localhost/movierec/{function}:latest ({function}: ingest, train, predict, drift);
                             needs DATABASE_URL over TCP, and the functions read only s3:// as deployed
@@ -38,6 +41,15 @@ struct Options {
     var s3Port = 9000
     var dataDirectory = ".local-runner"
     var dataset: String?
+
+    /// `--dataset ml-25m` names a dataset to download; `--dataset ./ml-25m` (or any existing
+    /// directory) is one already on disk.
+    var datasetName: String? {
+        guard let dataset, !dataset.contains("/"), !FileManager.default.fileExists(atPath: dataset) else { return nil }
+        return dataset
+    }
+
+    var datasetDirectory: String? { datasetName == nil ? dataset : nil }
     var demoRatings = 1_000_000
     var cold = false
     var template = "template/template.yaml"

@@ -32,5 +32,9 @@ extern const CURLoption ccurl_opt_postfieldsize_large;
 extern const CURLoption ccurl_opt_httpget;
 extern const CURLoption ccurl_opt_errorbuffer;
 extern const CURLoption ccurl_opt_expect_100_timeout_ms;
+extern const CURLoption ccurl_opt_followlocation;
+extern const CURLoption ccurl_opt_maxredirs;
+extern const CURLoption ccurl_opt_low_speed_limit;
+extern const CURLoption ccurl_opt_low_speed_time;
 
 #endif
