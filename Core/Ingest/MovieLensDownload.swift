@@ -173,8 +173,9 @@ public struct MovieLensMirror: Sendable {
             response = try http.send("GET", url: url, timeout: 30, download: HTTPClient.Download())
         } catch {
             throw FunctionError.dependencyDown(
-                "cannot reach \(baseURL) to download \(dataset.rawValue): \(error.message). Offline, import a directory you have "
-                + "(\"source\": \"/path/to/\(dataset.rawValue)\") or start the runner with --demo-ratings for the synthetic dataset",
+                "cannot reach \(baseURL) to download \(dataset.rawValue): \(error.message). Offline, import an unzipped copy you have "
+                + "({\"source\": \"/path/to/\(dataset.rawValue)\"}, or local-runner --dataset /path/to/\(dataset.rawValue)) "
+                + "or the synthetic demo (local-runner without --dataset)",
                 details: ["dataset": .string(dataset.rawValue)])
         }
         if response.status == 404 || response.status == 403 { return nil }

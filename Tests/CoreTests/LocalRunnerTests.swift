@@ -301,6 +301,45 @@ import Testing
         #expect(again.json(try again.send("GET", "/training/runs"))?["runs"]?.array?.count == 1)
     }
 
+    /// `--dataset ml-latest-small`: downloaded (from a local stand-in for GroupLens), imported,
+    /// trained on; a second start on a fresh database imports it again from the runner's cache.
+    @Test func startsOnAMovieLensDatasetByName() throws {
+        let server = try MovieLensDownloadTests.Mirror()
+        let files = try synthesized(ratings: 5_000, seed: 52).0
+        let made = try runCommand(["python3", MovieLensDownloadTests.script, "--zip", files, "ml-latest-small", server.root])
+        #expect(made.status == 0, "\(made.errors)")
+        let data = TestServices.temporaryDirectory()
+        let mirror = ["MOVIELENS_BASE_URL": server.base, "MOVIELENS_CACHE": ""]
+        let first = try Runner(environment: mirror.merging(["DATABASE_URL": try TestServices.makeDatabase()]) { a, _ in a },
+                               extra: ["--dataset", "ml-latest-small"], dataDirectory: data, startTimeout: 300)
+        #expect(first.json(try first.send("GET", "/stats"))?["ratings"]?.int == 5_000)
+        #expect(first.json(try first.send("GET", "/training/runs"))?["runs"]?.array?.count == 1)
+        #expect(FileManager.default.fileExists(atPath: data + "/movielens/ml-latest-small.zip"))
+        #expect(server.requests == ["GET /ml-latest-small.zip.md5 -", "GET /ml-latest-small.zip -"])
+        first.stop()
+        let second = try Runner(environment: mirror.merging(["DATABASE_URL": try TestServices.makeDatabase()]) { a, _ in a },
+                                extra: ["--dataset", "ml-latest-small", "--no-scheduler"], dataDirectory: data, startTimeout: 300)
+        #expect(second.json(try second.send("GET", "/stats"))?["ratings"]?.int == 5_000)
+        #expect(server.requests.count == 2, "the second start downloads nothing")
+        // An unknown name stops the start with the names that exist.
+        second.stop()
+        let output = Pipe()
+        let bad = Process()
+        bad.executableURL = FunctionProcess.binDirectory.appendingPathComponent("local-runner")
+        bad.arguments = ["--port", "0", "--s3-port", "0", "--data-dir", TestServices.temporaryDirectory(), "--dataset", "ml-30m", "--no-scheduler",
+                         "--functions", FunctionProcess.binDirectory.path, "--template", LocalRunnerTests.root.appendingPathComponent("template/template.yaml").path]
+        var env = ProcessInfo.processInfo.environment
+        env["DATABASE_URL"] = try TestServices.makeDatabase()
+        bad.environment = env
+        bad.standardOutput = FileHandle.nullDevice
+        bad.standardError = output
+        try bad.run()
+        let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        bad.waitUntilExit()
+        #expect(bad.terminationStatus != 0)
+        #expect(said.contains("unknown MovieLens dataset 'ml-30m': the names are ml-latest-small"), "\(said.suffix(2000))")
+    }
+
     /// The Invoke API as the AWS CLI and boto3 call it.
     @Test func theInvokeAPIWorksWithAWSClients() throws {
         let runner = try Runner(environment: try environment(train: false), extra: ["--no-bootstrap"])

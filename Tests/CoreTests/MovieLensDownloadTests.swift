@@ -184,7 +184,7 @@ import Testing
         let error = #expect(throws: FunctionError.self) { try importNamed("ml-25m", nowhere, into: database) }
         #expect(error?.status == 503)
         #expect(error?.message.hasPrefix("cannot reach http://127.0.0.1:") == true)
-        #expect(error?.message.contains("Offline, import a directory you have") == true)
+        #expect(error?.message.contains("Offline, import an unzipped copy you have") == true)
         try expectNothingChanged(database)
         #expect(cacheListing(cache).isEmpty)
     }
