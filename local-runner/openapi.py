@@ -105,8 +105,9 @@ SCHEMAS = {
     "Stats": obj(["users", "movies", "ratings"], users=t(INTEGER), movies=t(INTEGER), ratings=t(INTEGER),
                  average_rating=nullable(NUMBER), last_import=TIME),
     # Core/Ingest/ImportTypes.swift, DatasetSynthesizer.swift
-    "ImportRequest": strict(obj(["source"], source=t(STRING, "A directory or s3://bucket/prefix/ holding the MovieLens CSV files"),
-                         dataset=t(STRING, "A label: ml-20m, ml-latest-small..."), on_error=t(STRING, enum=["fail", "skip"], default="fail"),
+    "ImportRequest": strict(obj([], source=t(STRING, "A directory or s3://bucket/prefix/ holding the MovieLens CSV files"),
+                         dataset=t(STRING, "Alone: the GroupLens dataset to download and import (ml-latest-small, ml-100k, ml-1m, ml-20m, "
+                                   "ml-25m, ml-32m), cached for later imports. With source: a label for it"), on_error=t(STRING, enum=["fail", "skip"], default="fail"),
                          force=t(BOOLEAN, "Import even when these exact files were the last import", default=False))),
     "RowIssue": obj(["file", "line", "reason"], file=t(STRING), line=t(INTEGER), column=nullable(STRING), value=nullable(STRING), reason=t(STRING)),
     "ImportResult": obj(["import_id", "status", "message", "source", "fingerprint", "files", "tables", "rejected", "first_errors",
@@ -183,7 +184,8 @@ SCHEMAS = {
                                labels=array(t(STRING), "Categorical: the categories"), counts=array(t(NUMBER))),
     "Baseline": obj(["baseline_id", "window", "rows", "features"], baseline_id=t(INTEGER), created_at=TIME, window=ref("WindowSpec"),
                     rows=t(INTEGER), features=array(ref("FeatureDistribution")), artifact=nullable(STRING)),
-    "RatingStats": obj(["days", "from", "users", "movies", "ratings", "distinct_days"], days=t(INTEGER),
+    "RatingStats": obj(["from", "users", "movies", "ratings", "distinct_days"], days=t(INTEGER, "The window in days, when given by days"),
+                       last_ratings=t(INTEGER, "The window in ratings, when given by last_ratings"),
                        **{"from": t(INTEGER, "Epoch seconds")}, users=t(INTEGER), movies=t(INTEGER), ratings=t(INTEGER),
                        mean=nullable(NUMBER), std=nullable(NUMBER), min=nullable(NUMBER), max=nullable(NUMBER), distinct_days=t(INTEGER)),
     "RecommendationQuality": obj(["days", "requests", "items", "distinct_items", "methods", "mean_score_by_method"],
@@ -327,7 +329,8 @@ route("GET", "/monitoring/drift/report", operation("monitoring", "The HTML drift
 route("GET", "/monitoring/drift/evidently", operation("monitoring", "The HTML drift report (the reference system's name)",
       "Alias of /monitoring/drift/report.", REPORT, WINDOW))
 route("GET", "/monitoring/stats", operation("monitoring", "Rating statistics over a window", "Users, movies, ratings, mean, std, min, max, days.",
-      {"200": json_body(ref("RatingStats"))}, DAYS))
+      {"200": json_body(ref("RatingStats"))},
+      DAYS + [query("last_ratings", INTEGER, "Instead of days: the most recent N ratings, whenever they were made", minimum=1, maximum=100000000)]))
 route("GET", "/monitoring/recommendations", operation("monitoring", "Recommendation quality over a window",
       "Requests, diversity, novelty, coverage, methods, from the recommendation log.", {"200": json_body(ref("RecommendationQuality"))}, DAYS))
 # the runner's own

@@ -11,7 +11,8 @@ public final class DriftFunction: FunctionHandler {
                 AcceptedKeys(["days", "last_ratings", "from", "to", "method", "threshold", "threshold_pct", "drift_share"])
             case .setBaseline: AcceptedKeys(["from", "to", "last_ratings"])
             case .getBaseline: AcceptedKeys.none
-            case .stats, .recommendations: AcceptedKeys(["days"])
+            case .stats: AcceptedKeys(["days", "last_ratings"])
+            case .recommendations: AcceptedKeys(["days"])
             }
         }
     }
@@ -103,6 +104,9 @@ public final class DriftFunction: FunctionHandler {
             }
             return .json(baseline)
         case .stats:
+            if let last = try request.integer("last_ratings", in: 1...100_000_000) {
+                return .json(try Monitoring.ratingStats(lastRatings: last, database: try database()))
+            }
             let days = try request.integer("days", orDefault: 7, in: 1...36_500)
             return .json(try Monitoring.ratingStats(days: days, now: clock(), database: try database()))
         case .recommendations:

@@ -2,7 +2,10 @@
 /// served recommendations looked like over the last days.
 public enum Monitoring {
     public struct RatingStats: Codable, Sendable {
-        public var days: Int
+        /// The window: the last `days` days, or the last `lastRatings` ratings (then `from` is
+        /// the oldest of them).
+        public var days: Int?
+        public var lastRatings: Int?
         public var from: Int64
         public var users: Int
         public var movies: Int
@@ -12,7 +15,22 @@ public enum Monitoring {
         public var min: Double?
         public var max: Double?
         public var distinctDays: Int
-        enum CodingKeys: String, CodingKey { case days, from, users, movies, ratings, mean, std, min, max, distinctDays = "distinct_days" }
+        enum CodingKeys: String, CodingKey {
+            case days, from, users, movies, ratings, mean, std, min, max
+            case lastRatings = "last_ratings", distinctDays = "distinct_days"
+        }
+    }
+
+    /// The newest `lastRatings` ratings, read backwards along the covering timestamp index.
+    public static func ratingStats(lastRatings: Int, database: Database) throws(FunctionError) -> RatingStats {
+        let row = try database.execute("""
+            SELECT count(DISTINCT user_id), count(DISTINCT movie_id), count(*), avg(rating), stddev_pop(rating), min(rating), max(rating),
+                   count(DISTINCT "timestamp" / 86400), min("timestamp")
+            FROM (SELECT user_id, movie_id, rating, "timestamp" FROM ratings ORDER BY "timestamp" DESC LIMIT $1) latest
+            """, [lastRatings])
+        return RatingStats(days: nil, lastRatings: lastRatings, from: Int64(row.int(0, 8) ?? 0), users: row.int(0, 0) ?? 0, movies: row.int(0, 1) ?? 0,
+                           ratings: row.int(0, 2) ?? 0, mean: row.double(0, 3), std: row.double(0, 4), min: row.double(0, 5), max: row.double(0, 6),
+                           distinctDays: row.int(0, 7) ?? 0)
     }
 
     public static func ratingStats(days: Int, now: Int64, database: Database) throws(FunctionError) -> RatingStats {
@@ -22,7 +40,7 @@ public enum Monitoring {
                    count(DISTINCT "timestamp" / 86400)
             FROM ratings WHERE "timestamp" >= $1
             """, [from])
-        return RatingStats(days: days, from: from, users: row.int(0, 0) ?? 0, movies: row.int(0, 1) ?? 0, ratings: row.int(0, 2) ?? 0,
+        return RatingStats(days: days, lastRatings: nil, from: from, users: row.int(0, 0) ?? 0, movies: row.int(0, 1) ?? 0, ratings: row.int(0, 2) ?? 0,
                            mean: row.double(0, 3), std: row.double(0, 4), min: row.double(0, 5), max: row.double(0, 6), distinctDays: row.int(0, 7) ?? 0)
     }
 

@@ -426,6 +426,22 @@ import Testing
         #expect(pictures.filter { $0.hasSuffix(".png") }.count >= 10, "screenshots in \(shots)")
     }
 
+    /// The monitoring page on a dataset whose newest rating is years old, as MovieLens is.
+    @Test func theMonitoringPageFallsBackOnAHistoricalDataset() throws {
+        let (database, url) = try TestServices.migratedDatabase()
+        _ = try DatasetImporter.run(ImportRequest(source: try synthesized(ratings: 12_000, seed: 53).0), database: database, storage: nil)
+        let newest = try #require(try database.execute(#"SELECT max("timestamp") FROM ratings"#).int(0, 0))
+        let yearsAgo = Int(Date().timeIntervalSince1970) - 3 * 365 * 86_400
+        try database.execute(#"UPDATE ratings SET "timestamp" = "timestamp" - $1"#, [newest - yearsAgo])
+        let runner = try Runner(environment: ["DATABASE_URL": url], extra: ["--no-bootstrap", "--no-scheduler"])
+        #expect(try runner.send("POST", "/monitoring/drift/baseline").status == 201)
+        let shots = TestServices.temporaryDirectory() + "/ui-screenshots"
+        let check = try runCommand(["python3", LocalRunnerTests.root.appendingPathComponent("Tests/ui/check-ui.py").path, runner.base, shots],
+                                   environment: ["PAGES": "monitoring-historical"])
+        #expect(check.status == 0, "\(check.output)\n\(check.errors)")
+        #expect(check.output.contains("all pages ok"), "\(check.output)")
+    }
+
     func childProcesses(of parent: Int32, named name: String) throws -> [Int32] {
         var result: [Int32] = []
         for entry in try FileManager.default.contentsOfDirectory(atPath: "/proc") {

@@ -4,6 +4,7 @@ page shows the API's real data and that one interaction per page works. Saves a 
 every step.
 
     python3 Tests/ui/check-ui.py http://127.0.0.1:8080 /tmp/ui-screenshots
+    PAGES=monitoring-historical python3 Tests/ui/check-ui.py ...   # a runner on a historical dataset
 
 Needs Debian's chromium and chromium-driver, and `pip install selenium`. Starts a training run
 and changes the drift baseline: point it at a throwaway runner, not one whose data matters.
@@ -134,6 +135,8 @@ def recommendations():
     shown = text("#rec-result")
     for item in expected["recommendations"]:
         assert item["title"] in shown, f"{item['title']} missing from the page"
+        # Predicted ratings with two decimals: 4.96 must not read "5".
+        assert f"{item['score']:.2f}" in shown, f"score {item['score']:.2f} of {item['title']} not shown"
     assert expected["method"] in shown, f"method {expected['method']} not shown"
     until("the user's own ratings", lambda: "own ratings" in text("#rec-history"))
     shot("2-recommendations-user")
@@ -203,6 +206,29 @@ def monitoring():
     shot("4-monitoring-new-baseline")
 
 
+def monitoring_historical():
+    """A dataset whose newest rating is years old, as MovieLens is: the default 7-day window is
+    empty, so the page falls back to the latest 10,000 ratings and says so, with no error box."""
+    assert call("GET", "/monitoring/stats?days=7")["ratings"] == 0, "this check needs a historical dataset"
+    latest = call("GET", "/monitoring/stats?last_ratings=10000")
+    expected = call("GET", "/monitoring/drift?last_ratings=10000")
+    driver.get(BASE + "/#monitoring")
+    until("the fallback notice", lambda: "No ratings in the last 7 days" in text("#mon-window"))
+    assert "latest 10,000 ratings instead" in text("#mon-window"), text("#mon-window")
+    until("the drift verdict", lambda: "features drifted" in text("#mon-verdict"))
+    assert f"Current window: {expected['current']['rows']:,} ratings" in text("#mon-verdict"), text("#mon-verdict")
+    until("rating statistics", lambda: f"{latest['ratings']:,}" in text("#mon-stats"))
+    until("histograms of both windows", lambda: "current (latest 10,000 ratings)" in text("#mon-histograms"))
+    assert driver.find_element(By.ID, "mon-report").get_attribute("href").endswith("last_ratings=10000")
+    errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#view-monitoring .error")]
+    assert not errors, f"error boxes on the page: {errors}"
+    shot("4-monitoring-historical")
+    # "all time" holds ratings: no fallback then.
+    Select(driver.find_element(By.ID, "mon-days")).select_by_value("36500")
+    until("the notice gone", lambda: text("#mon-window") == "")
+    until("the all-time window", lambda: f"{call('GET', '/monitoring/stats?days=36500')['ratings']:,}" in text("#mon-stats"))
+
+
 def docs():
     spec = call("GET", "/openapi.json")
     operations = sum(1 for item in spec["paths"].values() for method in item if method in ("get", "post", "put", "delete", "patch", "head"))
@@ -219,7 +245,7 @@ def docs():
 try:
     only = os.environ.get("PAGES", "home recommendations training monitoring docs").split()
     for name, steps in (("home", home), ("recommendations", recommendations), ("training", training),
-                        ("monitoring", monitoring), ("docs", docs)):
+                        ("monitoring", monitoring), ("monitoring-historical", monitoring_historical), ("docs", docs)):
         if name not in only:
             continue
         check(name, steps)

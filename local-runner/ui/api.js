@@ -119,6 +119,10 @@ export const format = {
     if (value !== 0 && Math.abs(value) < 1e-3) return value.toExponential(2);
     return Number(value.toFixed(digits)).toString();
   },
+  fixed(value, digits) {
+    if (value === null || value === undefined || Number.isNaN(value)) return '–';
+    return value.toFixed(digits);
+  },
   percent(value) {
     return value === null || value === undefined ? '–' : `${(value * 100).toFixed(1)}%`;
   },

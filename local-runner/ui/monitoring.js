@@ -25,8 +25,31 @@ function days() {
   return Number($('mon-days').value);
 }
 
-function load() {
-  $('mon-report').href = `/monitoring/drift/report?days=${days()}`;
+// The window the drift and rating panels read: the chosen days, or, when those hold no ratings
+// (a historical dataset such as MovieLens, whose newest rating is years old), the latest 10,000
+// ratings, as the home page's drift card does. The page says which it shows.
+const LATEST = 10000;
+let current = { query: { days: 7 }, label: 'last 7 days' };
+
+async function chooseWindow() {
+  const chosen = { query: { days: days() }, label: `last ${$('mon-days').selectedOptions[0].textContent}` };
+  let stats;
+  try {
+    stats = await api('/monitoring/stats', { query: chosen.query });
+  } catch {
+    return chosen;  // the panels below show the error
+  }
+  if (stats.ratings > 0) return chosen;
+  return { query: { last_ratings: LATEST }, label: `latest ${format.number(LATEST)} ratings`, fellBack: true };
+}
+
+async function load() {
+  current = await chooseWindow();
+  $('mon-window').replaceChildren(current.fellBack
+    ? h('p', { class: 'notice' }, `No ratings in the ${$('mon-days').selectedOptions[0].textContent === 'all time' ? 'database' : `last ${$('mon-days').selectedOptions[0].textContent}`}`
+      + ` (the dataset's ratings are historical): drift and rating statistics are over the latest ${format.number(LATEST)} ratings instead.`)
+    : '');
+  $('mon-report').href = `/monitoring/drift/report?${new URLSearchParams(current.query)}`;
   loadDrift();
   loadBaseline();
   loadStats();
@@ -39,7 +62,7 @@ async function loadDrift() {
   $('mon-histograms').replaceChildren();
   let result;
   try {
-    result = await api('/monitoring/drift', { query: { days: days() } });
+    result = await api('/monitoring/drift', { query: current.query });
   } catch (error) {
     $('mon-verdict').replaceChildren(errorBox(error));
     return;
@@ -68,7 +91,7 @@ async function loadHistograms(result) {
   const verdicts = Object.fromEntries(result.features.map((f) => [f.name, f]));
   let features = [];
   try {
-    const page = await api('/monitoring/drift/report', { query: { days: days() } });
+    const page = await api('/monitoring/drift/report', { query: current.query });
     features = sharesFromReport(String(page));
   } catch {
     features = [];
@@ -89,7 +112,7 @@ async function loadHistograms(result) {
     const verdict = verdicts[f.name];
     const title = `${f.name}${verdict ? ` · ${testNames[verdict.method] || verdict.method} ${format.number(verdict.statistic)} · ${verdict.drifted ? 'drift' : 'no drift'}` : ''}`;
     const series = [{ label: 'reference (baseline)', color: '#94a3b8', values: f.reference }];
-    if (f.current) series.push({ label: `current (last ${days()} days)`, color: COLORS[0], values: f.current });
+    if (f.current) series.push({ label: `current (${current.label})`, color: COLORS[0], values: f.current });
     return barChart({ title, categories: f.labels, series, percent: true });
   }));
 }
@@ -140,7 +163,7 @@ async function setBaseline() {
 
 async function loadStats() {
   try {
-    const stats = await api('/monitoring/stats', { query: { days: days() } });
+    const stats = await api('/monitoring/stats', { query: current.query });
     $('mon-stats').replaceChildren(
       card('Ratings', format.number(stats.ratings)), card('Users', format.number(stats.users)), card('Movies', format.number(stats.movies)),
       card('Mean', format.number(stats.mean, 3), `std ${format.number(stats.std, 3)}`),

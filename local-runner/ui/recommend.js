@@ -57,7 +57,8 @@ function recommendationTable(answer, { rate, previous } = {}) {
     { label: '#', value: (r) => String(r.rank), numeric: true },
     { label: 'Title', value: (r) => h('span', {}, r.title, previous && previous.length && !before.has(r.movie_id) ? h('span', { class: 'badge new' }, 'new') : null) },
     { label: 'Genres', value: (r) => r.genres.replaceAll('|', ', ') },
-    { label: 'Score', value: (r) => format.number(r.score, 3), numeric: true },
+    // Two decimals always: the top of a generous user's list sits at the clip (5.00), and 4.96 must not read "5".
+    { label: 'Predicted rating', value: (r) => format.fixed(r.score, 2), numeric: true },
   ];
   if (rate) columns.push({ label: 'Your rating', value: (r) => stars(r, rate) });
   const rows = answer.recommendations.map((r, i) => ({ ...r, rank: i + 1 }));
