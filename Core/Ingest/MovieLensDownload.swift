@@ -87,7 +87,9 @@ public struct MovieLensMirror: Sendable {
             let work = try DatasetSource.temporaryDirectory("/tmp/movierec-movielens-XXXXXX")
             let zip = work + "/" + dataset.archive
             do {
-                if try client.head(bucket: bucket, key: key) != nil {
+                // Listed, not HEADed: the function may list only under datasets/, and S3 answers a
+                // HEAD of a missing key without list permission on the whole bucket with 403, not 404.
+                if try client.list(bucket: bucket, prefix: key).contains(where: { $0.key == key }) {
                     Log.info("using the cached \(dataset.archive)", ["key": .string("s3://\(bucket)/\(key)")])
                     try client.download(bucket: bucket, key: key, to: zip)
                 } else {
@@ -175,7 +177,7 @@ public struct MovieLensMirror: Sendable {
             throw FunctionError.dependencyDown(
                 "cannot reach \(baseURL) to download \(dataset.rawValue): \(error.message). Offline, import an unzipped copy you have "
                 + "({\"source\": \"/path/to/\(dataset.rawValue)\"}, or local-runner --dataset /path/to/\(dataset.rawValue)) "
-                + "or the synthetic demo (local-runner without --dataset)",
+                + "or the synthetic demo (local-runner --demo-ratings 1000000)",
                 details: ["dataset": .string(dataset.rawValue)])
         }
         if response.status == 404 || response.status == 403 { return nil }

@@ -1,7 +1,8 @@
 import Foundation
 
-/// First start on an empty database: import the user's dataset (--dataset) or a synthetic
-/// MovieLens-format demo, train a first champion and set the drift baseline, all through the
+/// First start on an empty database: import the user's dataset (--dataset, a name or a
+/// directory), a synthetic MovieLens-format demo (--demo-ratings), or by default ml-latest-small
+/// (the demo when it cannot be downloaded), train a first champion and set the drift baseline, all through the
 /// functions themselves, so the system that then serves is the one that was set up.
 struct Bootstrap {
     let gateway: Gateway
@@ -14,36 +15,18 @@ struct Bootstrap {
         var ratings = try count()
         if ratings == 0 {
             if let name = options.datasetName {
-                LocalRunner.say("empty database: downloading and importing MovieLens \(name)")
-                let result = try call("ingest", ["action": "import", "dataset": name])
-                LocalRunner.say("imported \(name) from \(result["source"] ?? "GroupLens")")
-            } else if let dataset = options.dataset, demoBucket != nil, !dataset.hasPrefix("s3://") {
-                throw RunnerError("--containers: container workers read no local directory; put the dataset in S3 and import it (POST /ingest {\"source\": \"s3://...\"})")
-            } else if let dataset = options.dataset, dataset.hasPrefix("s3://") {
-                LocalRunner.say("empty database: importing \(dataset)")
-                _ = try call("ingest", ["action": "import", "source": dataset])
+                try importNamed(name)
             } else if let dataset = options.dataset {
-                let source = URL(fileURLWithPath: dataset).standardizedFileURL.path
-                LocalRunner.say("empty database: importing \(source)")
-                let result = try call("ingest", ["action": "import", "source": source])
-                LocalRunner.say("imported \(result["ratings"] ?? result["rows"] ?? "the dataset")")
-            } else if options.demoRatings > 0, let demoBucket {
-                let prefix = "s3://\(demoBucket)/datasets/demo-\(options.demoRatings)-\(UUID().uuidString.prefix(8).lowercased())/"
-                LocalRunner.say("empty database: synthesizing a \(options.demoRatings)-rating demo dataset into \(prefix)")
-                _ = try call("ingest", ["action": "synthesize", "output": prefix, "ratings": options.demoRatings, "seed": 1])
-                _ = try call("ingest", ["action": "import", "source": prefix, "dataset": "synthetic-demo"])
-            } else if options.demoRatings > 0 {
-                let folder = dataDirectory.appendingPathComponent("demo-dataset-\(options.demoRatings)")
-                let complete = folder.appendingPathComponent(".complete")
-                if !FileManager.default.fileExists(atPath: complete.path) {
-                    // An earlier start stopped half-way: synthesize writes only a new directory.
-                    try? FileManager.default.removeItem(at: folder)
-                    LocalRunner.say("empty database: synthesizing a \(options.demoRatings)-rating MovieLens-format demo dataset")
-                    _ = try call("ingest", ["action": "synthesize", "output": folder.path, "ratings": options.demoRatings, "seed": 1])
-                    _ = FileManager.default.createFile(atPath: complete.path, contents: nil)
+                try importDirectory(dataset)
+            } else if options.demoRatingsGiven {
+                try importDemo()
+            } else {
+                // The default: real MovieLens, the small dataset; offline, the synthetic demo.
+                do { try importNamed(Options.defaultDataset) } catch {
+                    LocalRunner.say("\(error)")
+                    LocalRunner.say("could not import \(Options.defaultDataset): importing the synthetic demo instead (--demo-ratings N chooses it at once)")
+                    try importDemo()
                 }
-                LocalRunner.say("importing the demo dataset")
-                _ = try call("ingest", ["action": "import", "source": folder.path, "dataset": "synthetic-demo"])
             }
             ratings = try count()
         }
@@ -62,6 +45,49 @@ struct Bootstrap {
             LocalRunner.say("drift baseline set from the imported ratings")
         }
         gateway.refreshChampion()
+    }
+
+    private func importNamed(_ name: String) throws {
+        LocalRunner.say("empty database: downloading and importing MovieLens \(name) from GroupLens")
+        let result = try call("ingest", ["action": "import", "dataset": name])
+        LocalRunner.say("imported \(name) from \(result["source"] ?? "GroupLens")")
+    }
+
+    private func importDirectory(_ dataset: String) throws {
+        if dataset.hasPrefix("s3://") {
+            LocalRunner.say("empty database: importing \(dataset)")
+            _ = try call("ingest", ["action": "import", "source": dataset])
+            return
+        }
+        guard demoBucket == nil else {
+            throw RunnerError("--containers: container workers read no local directory; put the dataset in S3 and import it (POST /ingest {\"source\": \"s3://...\"})")
+        }
+        let source = URL(fileURLWithPath: dataset).standardizedFileURL.path
+        LocalRunner.say("empty database: importing \(source)")
+        let result = try call("ingest", ["action": "import", "source": source])
+        LocalRunner.say("imported \(result["ratings"] ?? result["rows"] ?? "the dataset")")
+    }
+
+    private func importDemo() throws {
+        guard options.demoRatings > 0 else { return }
+        if let demoBucket {
+            let prefix = "s3://\(demoBucket)/datasets/demo-\(options.demoRatings)-\(UUID().uuidString.prefix(8).lowercased())/"
+            LocalRunner.say("empty database: synthesizing a \(options.demoRatings)-rating demo dataset into \(prefix)")
+            _ = try call("ingest", ["action": "synthesize", "output": prefix, "ratings": options.demoRatings, "seed": 1])
+            _ = try call("ingest", ["action": "import", "source": prefix, "dataset": "synthetic-demo"])
+            return
+        }
+        let folder = dataDirectory.appendingPathComponent("demo-dataset-\(options.demoRatings)")
+        let complete = folder.appendingPathComponent(".complete")
+        if !FileManager.default.fileExists(atPath: complete.path) {
+            // An earlier start stopped half-way: synthesize writes only a new directory.
+            try? FileManager.default.removeItem(at: folder)
+            LocalRunner.say("empty database: synthesizing a \(options.demoRatings)-rating MovieLens-format demo dataset")
+            _ = try call("ingest", ["action": "synthesize", "output": folder.path, "ratings": options.demoRatings, "seed": 1])
+            _ = FileManager.default.createFile(atPath: complete.path, contents: nil)
+        }
+        LocalRunner.say("importing the demo dataset")
+        _ = try call("ingest", ["action": "import", "source": folder.path, "dataset": "synthetic-demo"])
     }
 
     func count() throws -> Int {

@@ -17,8 +17,9 @@ struct Options {
                             (ml-latest-small, ml-100k, ml-1m, ml-20m, ml-25m, ml-32m), downloaded from
                             GroupLens (MOVIELENS_BASE_URL for a mirror) and cached under --data-dir,
                             or a directory holding its files
-          --demo-ratings    size of the synthetic demo dataset imported when the database is empty
-                            and no --dataset is given (default 1000000; 0 skips the import)
+          --demo-ratings    import a synthetic MovieLens-format dataset of N ratings instead (0: none);
+                            without --dataset or --demo-ratings an empty database gets ml-latest-small,
+                            or, when it cannot be downloaded, a synthetic demo of 1000000 ratings
           --cold            one process per invocation over stdin/stdout instead of warm workers (debugging)
           --template        the SAM template whose functions, routes and schedules are served
           --functions       directory of the built function executables (default: beside local-runner)
@@ -51,6 +52,9 @@ struct Options {
 
     var datasetDirectory: String? { datasetName == nil ? dataset : nil }
     var demoRatings = 1_000_000
+    /// --demo-ratings was given: the synthetic demo, not the default download.
+    var demoRatingsGiven = false
+    static let defaultDataset = "ml-latest-small"
     var cold = false
     var template = "template/template.yaml"
     var functions: String?
@@ -91,6 +95,7 @@ struct Options {
                 let text = try value("--demo-ratings")
                 guard let count = Int(text), count >= 0 else { throw RunnerError("--demo-ratings must be a whole number of ratings, not \(text)") }
                 options.demoRatings = count
+                options.demoRatingsGiven = true
             case "--cold": options.cold = true
             case "--template": options.template = try value("--template")
             case "--functions": options.functions = try value("--functions")
