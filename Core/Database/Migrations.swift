@@ -27,6 +27,7 @@ public enum Migrations {
         Migration(version: 4, name: "movie statistics and recommendation log", sql: Schema.servingTables),
         Migration(version: 5, name: "user statistics and drift baselines", sql: Schema.monitoringTables),
         Migration(version: 6, name: "covering timestamp index for recent windows", sql: Schema.coveringTimestampIndex),
+        Migration(version: 7, name: "the MLflow mirror's state per training run", sql: Schema.mlflowMirrorState),
     ]
 
     /// Applies every migration the database has not seen; returns the versions applied.

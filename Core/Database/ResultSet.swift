@@ -32,6 +32,8 @@ public final class ResultSet {
         return rows
     }
 
+    public func row(_ index: Int) -> Row { Row(set: self, index: index) }
+
     public struct Row {
         let set: ResultSet
         let index: Int

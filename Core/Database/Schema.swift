@@ -118,6 +118,11 @@ enum Schema {
             REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rating_totals_update();
         """
 
+    /// What MLflow holds of each run (`MLflowMirror`): NULL until a tracking server is tried.
+    static let mlflowMirrorState = """
+        ALTER TABLE training_runs ADD COLUMN mlflow jsonb;
+        """
+
     static let registryTables = """
         CREATE TABLE training_runs (
             run_id text PRIMARY KEY,

@@ -16,9 +16,12 @@ public struct TrainingRun: Codable, Sendable {
     public var startedAt: String?
     public var finishedAt: String?
     public var durationSeconds: Double?
+    /// What the MLflow mirror holds of this run: `mirrored` with MLflow's ids and the run's
+    /// page, or `failed` with the reason; absent before any tracking server was configured.
+    public var mlflow: JSONValue?
 
     enum CodingKeys: String, CodingKey {
-        case status, stage, progress, parameters, data, candidates, best, decision, error
+        case status, stage, progress, parameters, data, candidates, best, decision, error, mlflow
         case runId = "run_id", etaSeconds = "eta_seconds", modelVersion = "model_version", createdAt = "created_at"
         case startedAt = "started_at", finishedAt = "finished_at", durationSeconds = "duration_seconds"
     }
@@ -64,14 +67,14 @@ public struct Registry {
     static let runColumns = """
         run_id, status, stage, progress, eta_seconds, parameters, data, candidates, best, decision, model_version, error,
         to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-        to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), duration_seconds
+        to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), duration_seconds, mlflow
         """
 
     static func run(_ row: ResultSet.Row) -> TrainingRun {
         TrainingRun(runId: row.string(0) ?? "", status: row.string(1) ?? "", stage: row.string(2) ?? "", progress: row.double(3) ?? 0,
                     etaSeconds: row.double(4), parameters: row.json(5), data: row.json(6), candidates: row.json(7), best: row.string(8),
                     decision: row.json(9), modelVersion: row.int(10), error: row.string(11), createdAt: row.string(12),
-                    startedAt: row.string(13), finishedAt: row.string(14), durationSeconds: row.double(15))
+                    startedAt: row.string(13), finishedAt: row.string(14), durationSeconds: row.double(15), mlflow: row.json(16))
     }
 
     /// The run with this id, or the latest when id is nil.

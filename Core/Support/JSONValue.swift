@@ -40,6 +40,8 @@ public enum JSONValue: Codable, Sendable, Equatable {
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
     public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
     public var objectValue: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+    public var numberValue: Double? { if case .number(let n) = self { return n }; return nil }
 }
 
 public enum JSON {

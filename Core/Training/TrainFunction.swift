@@ -4,14 +4,16 @@ public final class TrainFunction: FunctionHandler {
         /// `submit` queues a run and answers 202 (`POST /training/`); `run` trains a queued run
         /// (the Event invocation `submit` sends); `train` trains at once and answers when done
         /// (the nightly pipeline, the command line).
-        case train, submit, run, status, runs, models, evaluate
+        /// `mirror` copies into MLflow the runs it does not have yet (the runner calls it once
+        /// its MLflow server is up).
+        case train, submit, run, status, runs, models, evaluate, mirror
 
         public var parameters: AcceptedKeys? {
             switch self {
             case .train, .submit, .evaluate: nil
             case .status, .run: AcceptedKeys(["run_id"])
             case .runs: AcceptedKeys(["limit"])
-            case .models: AcceptedKeys.none
+            case .models, .mirror: AcceptedKeys.none
             }
         }
     }
@@ -45,8 +47,7 @@ public final class TrainFunction: FunctionHandler {
         case .train:
             let settings = try JSON.decodeRequest(TrainRequest.self, from: body).resolved()
             let recorded = (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .object([:])
-            return Self.finished(try TrainingPipeline(database: try database(), store: try ArtifactStore.fromEnvironment(), settings: settings,
-                                                      runID: context.requestId, request: recorded).run(), trigger: "direct")
+            return Self.finished(try train(settings: settings, runID: context.requestId, request: recorded), trigger: "direct")
         case .submit:
             // Checked in full before anything is queued: a bad request is a 400 now, not a failed run later.
             _ = try JSON.decodeRequest(TrainRequest.self, from: body).resolved()
@@ -58,7 +59,9 @@ public final class TrainFunction: FunctionHandler {
             }
             let queue = TrainingQueue(database: try database())
             let runID = context.requestId
-            try queue.enqueue(runID: runID, request: (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .object([:]))
+            var recorded = (try? JSONDecoder().decode(JSONValue.self, from: body))?.objectValue ?? [:]
+            recorded["trigger"] = .string("api")
+            try queue.enqueue(runID: runID, request: .object(recorded))
             do throws(FunctionError) {
                 let payload = Data(JSON.encodeString(QueuedRun(runId: runID)).utf8)
                 try LambdaClient.fromEnvironment().invokeAsynchronously(function, payload: payload)
@@ -80,8 +83,7 @@ public final class TrainFunction: FunctionHandler {
                 queue.fail(runID: runID, reason: error.message)
                 throw error
             }
-            return Self.finished(try TrainingPipeline(database: try database(), store: try ArtifactStore.fromEnvironment(), settings: settings,
-                                                      runID: runID, request: recorded).run(), trigger: nil)
+            return Self.finished(try train(settings: settings, runID: runID, request: recorded), trigger: nil)
         case .status:
             let registry = Registry(database: try database())
             guard let run = try registry.run(id: query["run_id"]) else {
@@ -95,7 +97,22 @@ public final class TrainFunction: FunctionHandler {
             return .json(RunList(runs: try Registry(database: try database()).runs(limit: limit)))
         case .models:
             return .json(try Registry(database: try database()).models())
+        case .mirror:
+            guard let mirror = MLflowMirror.fromEnvironment() else {
+                throw FunctionError.invalidInput("MLFLOW_TRACKING_URI is not set: there is no MLflow server to mirror to")
+            }
+            return .json(mirror.catchUp(database: try database(), store: try ArtifactStore.fromEnvironment()))
         }
+    }
+
+    /// Trains, then mirrors into MLflow (when configured) this run and any the mirror missed;
+    /// the answer is the run record with what MLflow now holds of it.
+    private func train(settings: TrainRequest.Resolved, runID: String, request: JSONValue) throws(FunctionError) -> TrainingRun {
+        let database = try database(), store = try ArtifactStore.fromEnvironment()
+        let run = try TrainingPipeline(database: database, store: store, settings: settings, runID: runID, request: request).run()
+        guard let mirror = MLflowMirror.fromEnvironment() else { return run }
+        mirror.catchUp(database: database, store: store)
+        return (try? Registry(database: database).run(id: runID)) ?? run
     }
 
     struct RunList: Codable { var runs: [TrainingRun] }

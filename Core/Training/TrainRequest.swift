@@ -16,9 +16,12 @@ public struct TrainRequest: Codable, Sendable, StrictRequest {
     public var knn: KNNParameters?
     /// Users sampled for precision/recall/NDCG@10.
     public var rankingUsers: Int?
+    /// What started the run: "manual" (default), "nightly" (the schedule) or "api" (set by
+    /// `POST /training/`). Recorded with the run and in MLflow.
+    public var trigger: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case force, models, folds, seed, metric, svd, knn
+        case force, models, folds, seed, metric, svd, knn, trigger
         case minUserRatings = "min_user_ratings", minMovieRatings = "min_movie_ratings"
         case sampleSize = "sample_size", rankingUsers = "ranking_users"
     }
@@ -40,7 +43,10 @@ public struct TrainRequest: Codable, Sendable, StrictRequest {
         public var minUserRatings: Int
         public var minMovieRatings: Int
         public var sampleSize: Int?
+        public var trigger: String
     }
+
+    public static let triggers = ["manual", "nightly", "api"]
 
     /// Checks every field and fills in defaults; errors say which field and why.
     public func resolved() throws(FunctionError) -> Resolved {
@@ -63,9 +69,11 @@ public struct TrainRequest: Codable, Sendable, StrictRequest {
         try svd.validate()
         let knn = self.knn ?? KNNParameters()
         try knn.validate()
+        let trigger = self.trigger ?? "manual"
+        guard Self.triggers.contains(trigger) else { throw .invalidInput("trigger must be one of \(Self.triggers.joined(separator: ", ")), got '\(trigger.prefix(40))'") }
         return Resolved(algorithms: algorithms, folds: folds, seed: seed ?? 42, metric: metric, svd: svd, knn: knn,
                         force: force ?? false, rankingUsers: rankingUsers, minUserRatings: minUserRatings ?? 0,
-                        minMovieRatings: minMovieRatings ?? 0, sampleSize: sampleSize)
+                        minMovieRatings: minMovieRatings ?? 0, sampleSize: sampleSize, trigger: trigger)
     }
 }
 

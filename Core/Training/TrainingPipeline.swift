@@ -186,7 +186,12 @@ public struct TrainingPipeline {
         let runDocument: JSONValue = .object([
             "run_id": .string(runID), "version": .number(Double(version)), "request": request,
             "parameters": .object(["folds": .number(Double(settings.folds)), "seed": .number(Double(settings.seed)),
-                                   "metric": .string(settings.metric), "svd": try jsonValue(settings.svd), "knn": try jsonValue(settings.knn)]),
+                                   "metric": .string(settings.metric), "svd": try jsonValue(settings.svd), "knn": try jsonValue(settings.knn),
+                                   "models": .array(settings.algorithms.map { .string($0.rawValue) }), "force": .bool(settings.force),
+                                   "min_user_ratings": .number(Double(settings.minUserRatings)),
+                                   "min_movie_ratings": .number(Double(settings.minMovieRatings)),
+                                   "sample_size": settings.sampleSize.map { .number(Double($0)) } ?? .null,
+                                   "ranking_users": .number(Double(settings.rankingUsers)), "trigger": .string(settings.trigger)]),
             "data": dataJSON, "decision": try jsonValue(decision),
         ])
         // Artifacts first; the registry row and the champion pointer only after they are all written.

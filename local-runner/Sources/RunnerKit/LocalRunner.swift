@@ -76,6 +76,23 @@ public enum LocalRunner {
         // What requests may name on this machine's disk, fixed here and never per request.
         let roots = [dataDirectory.path] + ([options.datasetDirectory].compactMap { $0 } + options.fileRoots).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         environment["MOVIEREC_FILE_ROOTS"] = roots.joined(separator: ":")
+        // MLflow: the user's (MLFLOW_TRACKING_URI), or our own when asked for or installed.
+        var mlflow: ManagedMLflow?
+        let usersMLflow = !(environment["MLFLOW_TRACKING_URI"] ?? "").isEmpty
+        if options.mlflow == true || (options.mlflow == nil && !usersMLflow && ManagedMLflow.installed) {
+            if Self.reachable(host: "127.0.0.1", port: options.mlflowPort) {
+                let message = "port \(options.mlflowPort) is taken: MLflow not started (choose another with --mlflow-port, or --no-mlflow)"
+                if options.mlflow == true { throw RunnerError(message) }
+                say(message)
+            } else {
+                let server = try ManagedMLflow(dataDirectory: dataDirectory, host: options.host, port: options.mlflowPort, bucket: bucket,
+                                               s3Endpoint: s3Endpoint, credentials: credentials)
+                environment["MLFLOW_TRACKING_URI"] = server.url
+                mlflow = server
+            }
+        } else if options.mlflow == false {
+            environment.removeValue(forKey: "MLFLOW_TRACKING_URI")
+        }
         // Datasets downloaded by name are kept here, so a second start (or POST /ingest) reuses them.
         if (environment["MOVIELENS_CACHE"] ?? "").isEmpty {
             environment["MOVIELENS_CACHE"] = containers == nil ? dataDirectory.appendingPathComponent("movielens").path : "s3://\(bucket)/datasets/movielens/"
@@ -127,6 +144,16 @@ public enum LocalRunner {
         for pool in pools.values { pool.environment["AWS_ENDPOINT_URL_LAMBDA"] = invokeEndpoint }
         for name in cold.keys { cold[name]?.environment["AWS_ENDPOINT_URL_LAMBDA"] = invokeEndpoint }
         gateway.cold = options.cold ? cold : nil
+        if let mlflow {
+            let train = template.functions.first { $0.executable == "train" }
+            try mlflow.start { [gateway] in
+                say("MLflow is up at \(mlflow.url)")
+                // What was trained before it answered (the first champion, usually) is mirrored now.
+                if let train { _ = gateway.invoke(train, Data(#"{"action": "mirror"}"#.utf8), id: UUID().uuidString.lowercased(), queueTimeout: train.timeout) }
+            }
+            shutdown.mlflow = mlflow
+            say("starting MLflow at \(mlflow.url) in the background (its log: \(mlflow.logFile.path))")
+        }
 
         if options.bootstrap {
             try Bootstrap(gateway: gateway, options: options, dataDirectory: dataDirectory, demoBucket: containers == nil ? nil : bucket).run()
@@ -150,6 +177,7 @@ public enum LocalRunner {
         print("gateway \(base)")
         print("s3      \(s3Endpoint)")
         print("ui      \(base)/")
+        if let mlflow { print("mlflow  \(mlflow.url)") }
         say("""
             \(template.functions.map(\.routes.count).reduce(0, +)) routes from \(options.template)\(options.cold ? " (cold mode: one process per invocation)" : ""); \
             invoke API at \(base)/2015-03-31/functions/{name}/invocations; schedules: \(template.jobs.map { "\($0.name) \($0.expression)" }.joined(separator: ", "))\(options.scheduler ? "" : " (not fired: --no-scheduler)")

@@ -7,6 +7,7 @@ struct Options {
                             [--dataset NAME|DIR] [--demo-ratings N] [--cold] [--template template/template.yaml]
                             [--functions DIR] [--idle-timeout SECONDS] [--no-scheduler] [--no-bootstrap]
                             [--file-root DIR ...] [--containers IMAGE [--container-engine COMMAND]]
+                            [--mlflow | --no-mlflow] [--mlflow-port 5000]
                local-runner credentials [--data-dir .local-runner]
 
           --host            address the gateway and S3 bind to (default 127.0.0.1: this machine only)
@@ -32,6 +33,11 @@ struct Options {
                             localhost/movierec/{function}:latest ({function}: ingest, train, predict, drift);
                             needs DATABASE_URL over TCP, and the functions read only s3:// as deployed
           --container-engine  the engine's command (default podman; e.g. "podman --runtime runc")
+          --mlflow          start `mlflow server` (runs in SQLite under --data-dir, artifacts in the runner's S3)
+                            and mirror every training run into it; the default when mlflow is installed
+                            and MLFLOW_TRACKING_URI names no server of your own
+          --no-mlflow       do not start MLflow
+          --mlflow-port     its port (default 5000)
 
         Without DATABASE_URL the runner starts a private PostgreSQL under --data-dir; with it, that
         database is used as it is. The S3 endpoint is always the runner's own.
@@ -64,6 +70,9 @@ struct Options {
     var fileRoots: [String] = []
     var containerImage: String?
     var containerEngine = "podman"
+    /// nil: start MLflow when the `mlflow` command is installed; true: always; false: never.
+    var mlflow: Bool?
+    var mlflowPort = 5000
     /// `credentials`: print the S3 credentials and leave.
     var printCredentials = false
 
@@ -108,6 +117,9 @@ struct Options {
             case "--file-root": options.fileRoots.append(try value("--file-root"))
             case "--containers": options.containerImage = try value("--containers")
             case "--container-engine": options.containerEngine = try value("--container-engine")
+            case "--mlflow": options.mlflow = true
+            case "--no-mlflow": options.mlflow = false
+            case "--mlflow-port": options.mlflowPort = try port("--mlflow-port")
             case "--help", "-h":
                 print(usage)
                 exit(0)

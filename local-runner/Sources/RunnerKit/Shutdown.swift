@@ -10,6 +10,7 @@ final class Shutdown: @unchecked Sendable {
 
     var postgres: EmbeddedPostgres?
     var s3: S3Server?
+    var mlflow: ManagedMLflow?
     var pools: [WorkerPool] = []
     var gateway: Gateway?
     var scheduler: Scheduler?
@@ -59,6 +60,7 @@ final class Shutdown: @unchecked Sendable {
         }
         for pool in pools { pool.stop() }
         WorkerRegistry.terminateAll()
+        mlflow?.stop()
         s3?.stop()
         if let postgres {
             postgres.stop()
