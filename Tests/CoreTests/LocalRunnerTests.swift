@@ -24,7 +24,9 @@ import Testing
             process.executableURL = FunctionProcess.binDirectory.appendingPathComponent("local-runner")
             process.arguments = ["--port", String(port), "--s3-port", String(s3Port), "--data-dir", self.dataDirectory,
                                  "--template", template ?? LocalRunnerTests.root.appendingPathComponent("template/template.yaml").path,
-                                 "--functions", functions ?? FunctionProcess.binDirectory.path, "--demo-ratings", "0"] + extra
+                                 "--functions", functions ?? FunctionProcess.binDirectory.path, "--demo-ratings", "0",
+                                 // MLflow is started only by the tests about it (extra: ["--mlflow"]): it takes seconds.
+                                 "--no-mlflow"] + extra
             var env = ProcessInfo.processInfo.environment
             env.removeValue(forKey: "DATABASE_URL")
             for (key, value) in environment { env[key] = value }
@@ -326,7 +328,7 @@ import Testing
         let output = Pipe()
         let bad = Process()
         bad.executableURL = FunctionProcess.binDirectory.appendingPathComponent("local-runner")
-        bad.arguments = ["--port", "0", "--s3-port", "0", "--data-dir", TestServices.temporaryDirectory(), "--dataset", "ml-30m", "--no-scheduler",
+        bad.arguments = ["--port", "0", "--s3-port", "0", "--data-dir", TestServices.temporaryDirectory(), "--dataset", "ml-30m", "--no-scheduler", "--no-mlflow",
                          "--functions", FunctionProcess.binDirectory.path, "--template", LocalRunnerTests.root.appendingPathComponent("template/template.yaml").path]
         var env = ProcessInfo.processInfo.environment
         env["DATABASE_URL"] = try TestServices.makeDatabase()
@@ -338,6 +340,54 @@ import Testing
         bad.waitUntilExit()
         #expect(bad.terminationStatus != 0)
         #expect(said.contains("unknown MovieLens dataset 'ml-30m': the names are ml-latest-small"), "\(said.suffix(2000))")
+    }
+
+    /// `--mlflow`: the runner starts `mlflow server` as its child (SQLite under the data
+    /// directory, artifacts in its own S3), prints its URL, mirrors the first champion once it is
+    /// up and every later run as it ends, and stops it on SIGTERM.
+    @Test func theRunnerManagesAnMLflowServer() throws {
+        let mlflowPort = freePort()
+        let runner = try Runner(environment: try environment(), extra: ["--mlflow", "--mlflow-port", String(mlflowPort), "--no-scheduler"], startTimeout: 300)
+        let printed = String(decoding: runner.output.fileHandleForReading.availableData, as: UTF8.self)
+        #expect(printed.contains("mlflow  http://127.0.0.1:\(mlflowPort)"), "\(printed)")
+        func latest() throws -> JSONValue? { runner.json(try runner.send("GET", "/training/runs"))?["runs"]?.array?.first }
+        // The first champion was trained before MLflow answered: it is mirrored once it does.
+        let deadline = Date().addingTimeInterval(240)
+        while Date() < deadline, try latest()?["mlflow"]?["status"]?.stringValue != "mirrored" { usleep(500_000) }
+        let first = try latest()
+        #expect(first?["mlflow"]?["status"]?.stringValue == "mirrored", "\(String(describing: first))")
+        // A run over the API is mirrored as it ends, with its trigger.
+        let started = try runner.send("POST", "/training/", body: #"{"models": ["normal"], "ranking_users": 10}"#)
+        #expect(started.status == 202)
+        let runID = try #require(runner.json(started)?["run_id"]?.stringValue)
+        var run: JSONValue?
+        // The record says succeeded as soon as the registry has the version; the mirror follows.
+        for _ in 0..<600 {
+            run = runner.json(try runner.send("GET", "/training/status?run_id=\(runID)"))
+            if run?["status"]?.stringValue == "failed" || run?["mlflow"]?["status"] != nil { break }
+            usleep(200_000)
+        }
+        #expect(run?["status"]?.stringValue == "succeeded")
+        #expect(run?["parameters"]?["trigger"]?.stringValue == "api")
+        #expect(run?["mlflow"]?["status"]?.stringValue == "mirrored", "\(String(describing: run))")
+        let page = try #require(run?["mlflow"]?["url"]?.stringValue)
+        #expect(page.hasPrefix("http://127.0.0.1:\(mlflowPort)/#/experiments/"))
+        // The MLflow run carries the trigger, read back over MLflow's own API.
+        let mlflowRun = try #require(run?["mlflow"]?["run_id"]?.stringValue)
+        let fetched = try HTTPClient().send("GET", url: "http://127.0.0.1:\(mlflowPort)/api/2.0/mlflow/runs/get?run_id=\(mlflowRun)")
+        let tags = (try? JSONDecoder().decode(JSONValue.self, from: fetched.body))?["run"]?["data"]?["tags"]?.array ?? []
+        #expect(tags.contains { $0["key"]?.stringValue == "movierec.trigger" && $0["value"]?.stringValue == "api" },
+                "\(String(decoding: fetched.body, as: UTF8.self).prefix(1500))")
+        // The artifacts went to the runner's S3, under mlflow/.
+        let listing = try runCommand(["aws", "s3", "ls", "s3://movierec-artifacts/mlflow/", "--recursive", "--endpoint-url", runner.s3],
+                                     environment: try runner.credentials())
+        #expect(listing.output.contains("model/model.bin"), "\(listing.output)\(listing.errors)")
+        runner.stop()
+        #expect(!LocalRunnerTests.listening(mlflowPort), "MLflow was stopped with the runner")
+    }
+
+    static func listening(_ port: Int) -> Bool {
+        (try? HTTPClient().send("GET", url: "http://127.0.0.1:\(port)/health", timeout: 2)) != nil
     }
 
     /// The Invoke API as the AWS CLI and boto3 call it.

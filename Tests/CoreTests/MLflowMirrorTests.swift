@@ -124,7 +124,7 @@ enum MLflowServer {
         let port = freePort()
         let directory = TestServices.temporaryDirectory()
         let watch = """
-            setsid mlflow server --backend-store-uri sqlite:///\(directory)/mlflow.db --artifacts-destination \(directory)/artifacts \
+            MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid mlflow server --backend-store-uri sqlite:///\(directory)/mlflow.db --artifacts-destination \(directory)/artifacts \
               --host 127.0.0.1 --port \(port) --workers 1 >\(directory)/server.log 2>&1 & server=$!
             trap 'kill -9 -$server 2>/dev/null' EXIT TERM INT
             while kill -0 \(getpid()) 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1; done

@@ -49,7 +49,7 @@ class Runner:
         env.pop("DATABASE_URL", None)
         self.process = subprocess.Popen(
             [os.path.join(binaries, "local-runner"), "--port", "0", "--s3-port", "0", "--data-dir", self.data,
-             "--demo-ratings", "20000", "--template", os.path.join(root, "template/template.yaml"), "--functions", binaries],
+             "--demo-ratings", "20000", "--no-mlflow", "--template", os.path.join(root, "template/template.yaml"), "--functions", binaries],
             stdout=subprocess.PIPE, stderr=open(os.path.join(self.data, "runner.log"), "w"), env=env, text=True)
         self.gateway = self.s3 = None
         deadline = time.time() + 600

@@ -90,8 +90,6 @@ public enum LocalRunner {
                 environment["MLFLOW_TRACKING_URI"] = server.url
                 mlflow = server
             }
-        } else if options.mlflow == false {
-            environment.removeValue(forKey: "MLFLOW_TRACKING_URI")
         }
         // Datasets downloaded by name are kept here, so a second start (or POST /ingest) reuses them.
         if (environment["MOVIELENS_CACHE"] ?? "").isEmpty {

@@ -45,6 +45,8 @@ final class ManagedMLflow: @unchecked Sendable {
         environment["AWS_DEFAULT_REGION"] = "us-east-1"
         environment.removeValue(forKey: "AWS_SESSION_TOKEN")
         environment.removeValue(forKey: "MLFLOW_TRACKING_URI")
+        // No background job runners (GenAI evaluation): this server only tracks and registers.
+        environment["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
         process.environment = environment
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: logFile)
