@@ -382,6 +382,10 @@ import Testing
         let listing = try runCommand(["aws", "s3", "ls", "s3://movierec-artifacts/mlflow/", "--recursive", "--endpoint-url", runner.s3],
                                      environment: try runner.credentials())
         #expect(listing.output.contains("model/model.bin"), "\(listing.output)\(listing.errors)")
+        // The training page links each run to its MLflow page.
+        let check = try runCommand(["python3", LocalRunnerTests.root.appendingPathComponent("Tests/ui/check-ui.py").path, runner.base,
+                                    TestServices.temporaryDirectory()], environment: ["PAGES": "training-mlflow"])
+        #expect(check.status == 0, "\(check.output)\n\(check.errors)")
         runner.stop()
         #expect(!LocalRunnerTests.listening(mlflowPort), "MLflow was stopped with the runner")
     }

@@ -206,6 +206,18 @@ def monitoring():
     shot("4-monitoring-new-baseline")
 
 
+def training_mlflow():
+    """With MLflow: each mirrored run links to its page there."""
+    runs = [r for r in call("GET", "/training/runs")["runs"] if (r.get("mlflow") or {}).get("status") == "mirrored"]
+    assert runs, "no run mirrored into MLflow"
+    driver.get(BASE + "/#training")
+    until("the MLflow links", lambda: len(driver.find_elements(By.LINK_TEXT, "open run")) == len(runs))
+    links = [a.get_attribute("href") for a in driver.find_elements(By.LINK_TEXT, "open run")]
+    assert links == [r["mlflow"]["url"] for r in runs], f"{links} != {[r['mlflow']['url'] for r in runs]}"
+    assert "api" in text("#train-runs"), "the trigger column does not show api"
+    shot("3-training-mlflow")
+
+
 def monitoring_historical():
     """A dataset whose newest rating is years old, as MovieLens is: the default 7-day window is
     empty, so the page falls back to the latest 10,000 ratings and says so, with no error box."""
@@ -245,7 +257,8 @@ def docs():
 try:
     only = os.environ.get("PAGES", "home recommendations training monitoring docs").split()
     for name, steps in (("home", home), ("recommendations", recommendations), ("training", training),
-                        ("monitoring", monitoring), ("monitoring-historical", monitoring_historical), ("docs", docs)):
+                        ("monitoring", monitoring), ("monitoring-historical", monitoring_historical),
+                        ("training-mlflow", training_mlflow), ("docs", docs)):
         if name not in only:
             continue
         check(name, steps)

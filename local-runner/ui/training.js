@@ -103,18 +103,27 @@ function accuracyCharts(runs, champion) {
   ];
 }
 
+// The run's page in MLflow when the mirror holds it; why not, when it failed; nothing without MLflow.
+function mlflowCell(run) {
+  const mirror = run.mlflow;
+  if (!mirror) return '';
+  if (mirror.status === 'mirrored') return h('a', { href: mirror.url, target: '_blank', rel: 'noopener' }, 'open run');
+  return h('span', { class: 'muted', title: mirror.error || '' }, `not mirrored yet (${mirror.attempts || 1} tries)`);
+}
+
 function runTable(runs, champion) {
   if (!runs.length) return h('p', { class: 'muted' }, 'No training run yet.');
   return table([
     { label: 'Started', value: (r) => format.when(r.started_at || r.created_at) },
     { label: 'Run', value: (r) => h('code', { title: r.run_id }, r.run_id.slice(0, 8)) },
     { label: 'Status', value: (r) => badge(r.status, statusKind(r.status)) },
-    { label: 'Trigger', value: (r) => (r.parameters && r.parameters.force ? 'force' : '') },
+    { label: 'Trigger', value: (r) => [r.parameters && r.parameters.trigger, r.parameters && r.parameters.force ? 'force' : null].filter(Boolean).join(', ') },
     { label: 'Best', value: (r) => r.best || '–' },
     { label: 'RMSE', value: (r) => bestMetric(r, 'rmse_mean'), numeric: true },
     { label: 'MAE', value: (r) => bestMetric(r, 'mae_mean'), numeric: true },
     { label: 'Version', value: (r) => (r.model_version ? h('span', {}, `v${r.model_version}`, r.model_version === champion ? badge('champion', 'good') : null) : '–') },
     { label: 'Took', value: (r) => format.seconds(r.duration_seconds), numeric: true },
+    { label: 'MLflow', value: mlflowCell },
     { label: 'Decision', value: (r) => (r.decision ? h('span', {}, h('strong', {}, r.decision.promoted ? 'promoted: ' : 'kept champion: '), r.decision.reason) : r.error || r.stage) },
   ], runs);
 }
