@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need on top of install-deps.sh: real S3 and AWS clients
 # (moto_server, awscli, boto3), the reference implementations measured beside ours (Surprise,
-# scipy), the template/API/metrics/dashboard checkers, and a browser for the UI test.
+# scipy), the template/API/metrics/dashboard checkers, a browser for the UI test, and MLflow.
 set -euo pipefail
 bash "$(dirname "$0")/install-deps.sh"
 apt_missing=()
@@ -30,3 +30,5 @@ python3 -c "import samtranslator" >/dev/null 2>&1 || python3 -m pip install -q a
 # The API description's and the dashboard's checks; the UI's browser test (Tests/ui/check-ui.py).
 python3 -c "import openapi_spec_validator, yaml" >/dev/null 2>&1 || python3 -m pip install -q openapi-spec-validator pyyaml
 python3 -c "import selenium" >/dev/null 2>&1 || python3 -m pip install -q selenium
+# A real tracking server and its client for the MLflow mirror's tests.
+command -v mlflow >/dev/null 2>&1 && python3 -c "import mlflow" >/dev/null 2>&1 || python3 -m pip install -q mlflow
