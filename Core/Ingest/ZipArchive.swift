@@ -62,6 +62,10 @@ struct ZipArchive {
         var written: Int64 = 0
 
         func emit(_ bytes: UnsafePointer<UInt8>, _ count: Int) throws(FunctionError) {
+            // Never more than the directory promised: a zip bomb stops here, not when the disk is full.
+            guard written + Int64(count) <= entry.size else {
+                throw Self.corrupt(label, "\(entry.name) inflates past the \(entry.size) bytes its directory entry gives")
+            }
             crc = crc32(crc, bytes, uInt(count))
             written += Int64(count)
             var done = 0

@@ -157,6 +157,18 @@ import Testing
         #expect(second?.code == "bad_download")
         try expectNothingChanged(database)
         #expect(cacheListing(cache).isEmpty)
+
+        // An entry that inflates past the size its directory entry gives (a zip bomb's trick) stops there.
+        var lying = whole
+        let name = Data("ml-latest-small/ratings.csv".utf8)
+        let inDirectory = try #require(lying.range(of: name, options: .backwards)).lowerBound - 46
+        #expect(lying[inDirectory] == 0x50 && lying[inDirectory + 1] == 0x4B)  // "PK", a central directory header
+        for offset in 0..<4 { lying[inDirectory + 24 + offset] = offset == 0 ? 10 : 0 }
+        try lying.write(to: URL(fileURLWithPath: zip))
+        let third = #expect(throws: FunctionError.self) { try importNamed("ml-latest-small", server.mirror(cache: cache), into: database) }
+        #expect(third?.message.contains("inflates past the 10 bytes") == true, "\(String(describing: third))")
+        try expectNothingChanged(database)
+        #expect(cacheListing(cache).isEmpty)
     }
 
     @Test func anUnknownNameOrNoSourceIsRefusedBeforeAnyDownload() throws {
