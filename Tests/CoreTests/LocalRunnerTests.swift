@@ -263,8 +263,11 @@ import Testing
 
     @Test func functionsTimeOutWith504() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appendingPathComponent("template/template.yaml"), encoding: .utf8)
-            .replacingOccurrences(of: "      MemorySize: 1024\n      Timeout: 900\n      ReservedConcurrentExecutions: 4", with: "      MemorySize: 1024\n      Timeout: 1\n      ReservedConcurrentExecutions: 4")
+        // The ingest function's timeout (its first after "IngestFunction:") cut to 1 s.
+        var text = try String(contentsOf: root.appendingPathComponent("template/template.yaml"), encoding: .utf8)
+        let ingest = try #require(text.range(of: "  IngestFunction:"))
+        let timeout = try #require(text.range(of: "      Timeout: 900\n", range: ingest.upperBound..<text.endIndex))
+        text.replaceSubrange(timeout, with: "      Timeout: 1\n")
         let template = TestServices.temporaryDirectory() + "/template.yaml"
         try text.write(toFile: template, atomically: true, encoding: .utf8)
         let runner = try Runner(environment: try environment(train: false), template: template, extra: ["--no-bootstrap"])
