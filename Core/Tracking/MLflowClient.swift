@@ -134,7 +134,7 @@ struct MLflowClient {
                       allowing: Set<Int> = []) throws(FunctionError) -> (Int, JSONValue) {
         var url = "\(base)/api/2.0/mlflow/\(endpoint)"
         if !query.isEmpty {
-            url += "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.percentEncoded($0.value))" }.joined(separator: "&")
+            url += "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\(percentEncode($0.value))" }.joined(separator: "&")
         }
         let response = try http.send(method, url: url, headers: ["Content-Type": "application/json"],
                                      body: body.map { .bytes(Data(JSON.encodeString(JSONValue.object($0)).utf8)) } ?? .none, timeout: timeout)
@@ -151,20 +151,5 @@ struct MLflowClient {
 
     private func unexpected(_ what: String, _ document: JSONValue) -> FunctionError {
         FunctionError.dependencyDown("MLflow \(what) answered something unexpected: \(JSON.encodeString(document).prefix(300))")
-    }
-
-    static func percentEncoded(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.append(Character(Unicode.Scalar(byte)))
-            default:
-                let digits = Array("0123456789ABCDEF")
-                out += "%" + String(digits[Int(byte >> 4)]) + String(digits[Int(byte & 15)])
-            }
-        }
-        return out
     }
 }
